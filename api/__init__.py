@@ -1,0 +1,84 @@
+"""The HTTP edge: a Flask app factory around the decision core."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from flask import Flask
+
+from api.config import ConfigurationError, load_config, parse_api_keys
+from api.errors import register_error_handlers
+from api.telemetry import init_sentry
+from engine.backends import backend_from_name
+from engine.compiler import load_pack
+from engine.errors import InvalidPack
+from engine.ports import ContactStore
+from engine.service import ActivePack, DecisionService
+from engine.timeutil import UTC
+from store import store_from_url
+
+log = logging.getLogger("nba.api")
+
+
+@dataclass
+class Services:
+    """Per-app objects, kept on ``app.extensions["nba"]``."""
+
+    store: ContactStore
+    store_kind: str
+    pack: ActivePack
+    decisions: DecisionService
+    backend_name: str
+    api_keys: dict[str, str]
+    clock: Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the service: configuration, pack, store, engine and routes.
+
+    Raises ConfigurationError or InvalidPack when it cannot start safely.
+    """
+    settings = load_config(config)
+    logging.basicConfig(level=settings["NBA_LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = Flask(__name__)
+    app.config.update(settings, MAX_CONTENT_LENGTH=settings["NBA_MAX_BODY_BYTES"])
+    app.json.sort_keys = False
+    plan = load_pack(settings["NBA_PACK"])
+    try:
+        backend = backend_from_name(settings["NBA_ENGINE"])
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    backend.prepare(plan)
+    keys = parse_api_keys(settings["NBA_API_KEYS"])
+    store = store_from_url(settings["NBA_STORE_URL"])
+    pack = ActivePack(plan)
+    app.extensions["nba"] = Services(
+        store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
+        decisions=DecisionService(store, pack, backend), backend_name=backend.name,
+        api_keys=keys, clock=settings.get("NBA_CLOCK") or _now,
+    )
+    if not keys:
+        log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
+    init_sentry(settings, release=plan.hash)
+    _register(app)
+    log.info("serving pack %s %s (%s) with the %s engine on %s", plan.name, plan.version,
+             plan.hash, backend.name, app.extensions["nba"].store_kind)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from api import contacts, decisions, meta
+
+    register_error_handlers(app)
+    for module in (decisions, contacts, meta):
+        app.register_blueprint(module.blueprint)
+
+
+__all__ = ["create_app", "ConfigurationError", "InvalidPack"]

@@ -1,0 +1,59 @@
+"""API keys with roles: channel, author, admin."""
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Callable
+
+from flask import current_app, g, request
+
+from api.errors import Forbidden, Unauthorized
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "decide": frozenset({"channel", "admin"}),
+    "simulate": frozenset({"channel", "author", "admin"}),
+    "record_outcome": frozenset({"channel", "admin"}),
+    "read_contacts": frozenset({"channel", "admin"}),
+    "write_contacts": frozenset({"channel", "admin"}),
+    "erase_contacts": frozenset({"admin"}),
+    "read_pack": frozenset({"author", "admin"}),
+}
+
+
+def role_of(keys: dict[str, str], header: str | None) -> str | None:
+    """The role of the bearer key in ``header``; Unauthorized if absent or unknown."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    token = token.strip().encode()
+    role = None
+    for key, key_role in keys.items():
+        if hmac.compare_digest(key.encode(), token):
+            role = key_role
+    if role is None:
+        raise Unauthorized("unknown API key")
+    return role
+
+
+def authorize(permission: str) -> None:
+    """Check the current request may do ``permission`` (open when no keys are set)."""
+    keys = current_app.extensions["nba"].api_keys
+    if not keys:
+        g.role = "admin"
+        return
+    g.role = role_of(keys, request.headers.get("Authorization"))
+    if g.role not in PERMISSIONS[permission]:
+        allowed = ", ".join(sorted(PERMISSIONS[permission]))
+        raise Forbidden(f"a {g.role} key may not {permission.replace('_', ' ')}; "
+                        f"this needs a key with role {allowed}")
+
+
+def requires(permission: str) -> Callable:
+    """Decorator form of ``authorize``."""
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            authorize(permission)
+            return view(*args, **kwargs)
+        return guarded
+    return decorate

@@ -1,0 +1,63 @@
+"""POST /v1/decisions and POST /v1/outcomes."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from api.auth import authorize
+from api.bodies import load_body
+from api.schemas import (
+    DecisionRequestSchema,
+    DecisionResponseSchema,
+    OutcomeRequestSchema,
+    OutcomeResponseSchema,
+)
+from api.telemetry import tag_decision
+from engine.model import DecisionRequest, OutcomeReport
+from engine.service import DecisionResult
+
+blueprint = Blueprint("decisions", __name__, url_prefix="/v1")
+_decision_request = DecisionRequestSchema()
+_decision_response = DecisionResponseSchema()
+_outcome_request = OutcomeRequestSchema()
+_outcome_response = OutcomeResponseSchema()
+
+
+@blueprint.post("/decisions")
+def create_decision():
+    nba = current_app.extensions["nba"]
+    body = load_body(_decision_request)
+    authorize("simulate" if body["dry_run"] else "decide")
+    body["at"] = body["at"] or nba.clock()
+    result = nba.decisions.decide(DecisionRequest(**body))
+    tag_decision(result.decision_id, result.plan.hash)
+    return jsonify(_decision_response.dump(_decision_answer(result, body, nba.backend_name)))
+
+
+def _decision_answer(result: DecisionResult, body: dict, engine: str) -> dict:
+    decision = result.decision
+    answer = {
+        "decision_id": result.decision_id, "contact_id": body["contact_id"],
+        "channel": body["channel"], "placement": body["placement"], "at": body["at"],
+        "dry_run": body["dry_run"], "recorded": result.recorded, "engine": engine,
+        "pack": {"name": result.plan.name, "version": result.plan.version,
+                 "hash": result.plan.hash},
+        "actions": decision.actions,
+    }
+    if body["explain"]:
+        answer.update(excluded=decision.excluded, facts=decision.facts, fired=decision.fired)
+    return answer
+
+
+@blueprint.post("/outcomes")
+def record_outcome():
+    authorize("record_outcome")
+    nba = current_app.extensions["nba"]
+    body = load_body(_outcome_request)
+    body["at"] = body["at"] or nba.clock()
+    recorded = nba.decisions.record_outcome(OutcomeReport(**body))
+    tag_decision(body["decision_id"], nba.pack.plan.hash)
+    return jsonify(_outcome_response.dump({
+        "decision_id": body["decision_id"], "action_id": body["action_id"],
+        "contact_id": recorded.contact_id, "outcome": body["outcome"],
+        "duplicate": recorded.duplicate, "consent_revoked": recorded.consent_revoked,
+    }))

@@ -1,0 +1,75 @@
+"""The OpenAPI document, generated from the marshmallow schemas."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from api import schemas
+
+_ERRORS = {
+    "400": "malformed JSON", "401": "missing or unknown API key",
+    "403": "the key's role may not do this", "404": "unknown contact or decision",
+    "413": "body larger than the limit (64 KiB by default)",
+    "422": "schema error, listing each field",
+}
+_ROUTES = [
+    ("/v1/decisions", "post", "Decide the next-best action(s) for a contact on a channel",
+     "DecisionRequest", "DecisionResponse"),
+    ("/v1/outcomes", "post", "Record what happened after an action", "OutcomeRequest",
+     "OutcomeResponse"),
+    ("/v1/contacts/{contact_id}", "get", "A contact's profile and consents", None, "Contact"),
+    ("/v1/contacts/{contact_id}", "put", "Replace a contact's profile and consents",
+     "ContactBody", "Contact"),
+    ("/v1/contacts/{contact_id}", "patch", "Merge attributes and consents into a contact",
+     "ContactBody", "Contact"),
+    ("/v1/contacts/{contact_id}", "delete", "Erase a contact's profile and history", None, None),
+    ("/v1/contacts/{contact_id}/history", "get", "A contact's history with outcomes", None,
+     "History"),
+    ("/v1/pack", "get", "The active rule pack", None, "Pack"),
+    ("/healthz", "get", "Liveness, active engine and pack", None, "Health"),
+    ("/readyz", "get", "Readiness: the store can be reached", None, "Health"),
+]
+_SCHEMAS = {
+    "DecisionRequest": schemas.DecisionRequestSchema, "DecisionResponse":
+    schemas.DecisionResponseSchema, "OutcomeRequest": schemas.OutcomeRequestSchema,
+    "OutcomeResponse": schemas.OutcomeResponseSchema, "ContactBody": schemas.ContactBodySchema,
+    "Contact": schemas.ContactSchema, "History": schemas.HistorySchema,
+    "Pack": schemas.PackSchema, "Health": schemas.HealthSchema, "Error": schemas.ErrorSchema,
+}
+
+
+@lru_cache(maxsize=1)
+def build_spec() -> dict:
+    """The OpenAPI 3 document of this API."""
+    spec = APISpec(title="Next-best-action decision service", version="1", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Decisions, outcomes and contact state. Send "
+                                        "'Authorization: Bearer <key>' when keys are set."})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in _SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    paths: dict[str, dict] = {}
+    for path, method, summary, request, response in _ROUTES:
+        paths.setdefault(path, {})[method] = _operation(path, summary, request, response)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _operation(path: str, summary: str, request: str | None, response: str | None) -> dict:
+    operation: dict = {"summary": summary, "security": [{"bearer": []}], "responses": {
+        code: {"description": text, "content": {"application/json": {"schema": "Error"}}}
+        for code, text in _ERRORS.items()}}
+    ok = {"description": "OK"}
+    if response:
+        ok["content"] = {"application/json": {"schema": response}}
+    operation["responses"]["204" if response is None else "200"] = ok
+    if request:
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": request}}}
+    if "{contact_id}" in path:
+        operation["parameters"] = [{"name": "contact_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}]
+    return operation

@@ -1,0 +1,75 @@
+"""Tools for rule authors.
+
+    python -m engine validate rules/retail.yaml
+    python -m engine test rules/
+    python -m engine vocabulary
+
+Exit codes: 0 success, 1 invalid pack or failed test (or no test ran), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.compiler import load_pack
+from engine.errors import InvalidPack
+from engine.testing import pack_files, run_file
+from engine.vocabulary import export_vocabulary
+
+
+def validate(paths: list[str]) -> int:
+    status = 0
+    for path in pack_files(paths):
+        try:
+            plan = load_pack(path)
+        except InvalidPack as exc:
+            print(f"INVALID {path}", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"ok {path}: pack {plan.name} {plan.version} {plan.hash}, "
+              f"{len(plan.channels)} channels, {len(plan.facts)} facts rules, "
+              f"{len(plan.actions)} actions, {len(plan.tests)} tests")
+    return status
+
+
+def test(paths: list[str]) -> int:
+    passed = failed = 0
+    files = pack_files(paths)
+    for path in files:
+        try:
+            results = run_file(path)
+        except InvalidPack as exc:
+            print(f"INVALID {path}\n" + "\n".join(f"  {p}" for p in exc.problems))
+            failed += 1
+            continue
+        for result in results:
+            print(result)
+            passed += result.passed
+            failed += not result.passed
+    print(f"{passed} passed, {failed} failed")
+    if passed + failed == 0:
+        print(f"no pack test ran in {', '.join(map(str, paths))}", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("validate", help="check packs completely").add_argument("paths", nargs="+")
+    commands.add_parser("test", help="run the packs' own tests").add_argument("paths", nargs="+")
+    commands.add_parser("vocabulary", help="print the functions packs may use")
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return validate(args.paths)
+    if args.command == "test":
+        return test(args.paths)
+    print(json.dumps(export_vocabulary(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

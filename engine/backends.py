@@ -1,0 +1,51 @@
+"""Execution backends: interchangeable ways to run a compiled plan.
+
+Every backend takes the same inputs and must return the same ``Decision``;
+the shared pack tests and case files hold them to it. ``compiled`` (plain
+Python closures built once per pack) is the default.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from engine.decide import decide
+from engine.errors import EngineError
+from engine.model import ContactSnapshot, Decision, DecisionRequest
+from engine.plan import Plan
+
+
+class ExecutionBackend(Protocol):
+    """Runs decisions for a plan it has prepared."""
+
+    name: str
+
+    def prepare(self, plan: Plan) -> None:
+        """Get ready to serve ``plan`` (called before it becomes active)."""
+
+    def decide(self, plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
+               decision_id: str, capacity_full: frozenset[str]) -> Decision:
+        """The decision for ``request``."""
+
+
+class CompiledBackend:
+    """The default backend: the plan's own closures, evaluated in-process."""
+
+    name = "compiled"
+
+    def prepare(self, plan: Plan) -> None:
+        return None
+
+    def decide(self, plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
+               decision_id: str, capacity_full: frozenset[str] = frozenset()) -> Decision:
+        return decide(plan, snapshot, request, decision_id, capacity_full)
+
+
+class UnknownBackend(EngineError, ValueError):
+    """An engine name that no backend answers to."""
+
+
+def backend_from_name(name: str) -> ExecutionBackend:
+    """The backend called ``name``."""
+    if name == "compiled":
+        return CompiledBackend()
+    raise UnknownBackend(f"unknown engine {name!r}; available: compiled")

@@ -1,0 +1,292 @@
+"""From a pack's YAML to an immutable ``Plan``, checking everything on the way.
+
+Every problem is collected with its file, line and key path; a pack with any
+problem raises ``InvalidPack`` and is never served.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import time
+from pathlib import Path as FilePath
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+
+from engine.checks import Checker
+from engine.content import compile_content
+from engine.errors import InvalidPack, PackProblem
+from engine.facts import order_fact_rules
+from engine.loader import LocatedYAML, Path, read_yaml
+from engine.model import KINDS
+from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
+from engine.policies_compiler import compile_policies, compile_tests
+from engine.timeutil import zone
+
+MAX_PACK_BYTES = 2 * 1024 * 1024
+TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
+            "policies", "tests")
+CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "description")
+FACT_KEYS = ("id", "when", "set", "description")
+ACTION_KEYS = ("id", "program", "kind", "channels", "placements", "when", "priority", "value",
+               "propensity", "valid", "repeat", "group", "respect_opt_out", "content",
+               "description")
+_QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def load_pack(path: str | FilePath) -> Plan:
+    """Read and compile the pack at ``path``; InvalidPack if it cannot be served."""
+    path = FilePath(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidPack([PackProblem(str(path), None, "", f"cannot read: {exc.strerror}")]) from exc
+    return compile_pack(raw, str(path))
+
+
+def compile_pack(raw: bytes, filename: str) -> Plan:
+    """Compile pack source bytes; InvalidPack lists every problem found."""
+    if len(raw) > MAX_PACK_BYTES:
+        raise InvalidPack([PackProblem(filename, None, "", "pack larger than 2 MiB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPack([PackProblem(filename, None, "", "not UTF-8 text")]) from exc
+    doc, problems = read_yaml(text, filename)
+    if doc is None:
+        raise InvalidPack(problems)
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
+    return _PackCompiler(doc).compile(digest, text)
+
+
+class _PackCompiler(Checker):
+    def __init__(self, doc: LocatedYAML):
+        super().__init__(doc)
+        self.channels: dict[str, ChannelPlan] = {}
+
+    def compile(self, digest: str, text: str) -> Plan:
+        top = self.mapping((), self.doc.data, TOP_KEYS,
+                           ("pack", "version", "timezone", "channels", "actions"))
+        if top is None:
+            raise InvalidPack(self.problems)
+        name = self.identifier(("pack",), top.get("pack"))
+        version = self.version(top.get("version"))
+        tz_name = top.get("timezone")
+        tz = zone(tz_name) if isinstance(tz_name, str) else None
+        if tz is None:
+            self.problem(("timezone",), f"unknown timezone {tz_name!r}; use an IANA name "
+                                        "such as Europe/Paris")
+        self.channels = self.compile_channels(top.get("channels"))
+        facts = self.compile_facts(top.get("facts"))
+        actions = self.compile_actions(top.get("actions"), tz)
+        policies = compile_policies(self, top.get("policies"), tuple(self.channels), actions)
+        self.check_fact_references(facts, actions, policies.arbitration)
+        tests = compile_tests(self, top.get("tests"), tuple(self.channels), actions)
+        if self.problems:
+            raise InvalidPack(self.problems)
+        return Plan(
+            name=name, version=version, hash=digest, timezone=tz_name, tz=tz,
+            channels=self.channels, facts=facts, actions=actions,
+            by_channel={c: tuple(a for a in actions if c in a.channels) for c in self.channels},
+            pressure=policies.pressure, suppress=policies.suppress,
+            arbitration=policies.arbitration, tests=tests, source=text,
+        )
+
+    def version(self, value: Any) -> str | None:
+        if isinstance(value, str) and value.strip():
+            return value
+        self.problem(("version",), f"expected a quoted text such as \"2026.11.1\", got {value!r}")
+        return None
+
+    # --- channels ----------------------------------------------------------
+
+    def compile_channels(self, raw: Any) -> dict[str, ChannelPlan]:
+        channels = self.mapping(("channels",), raw, ()) if not isinstance(raw, dict) else raw
+        if not channels:
+            self.problem(("channels",), "declare at least one channel")
+            return {}
+        compiled = {}
+        for name, spec in channels.items():
+            path = ("channels", name)
+            if self.identifier(path, name) is None:
+                continue
+            spec = self.mapping(path, spec, CHANNEL_KEYS)
+            if spec is not None:
+                compiled[name] = self.compile_channel(path, name, spec)
+        return compiled
+
+    def compile_channel(self, path: Path, name: str, spec: dict[str, Any]) -> ChannelPlan:
+        quiet = self.quiet_hours(path + ("quiet_hours",), spec.get("quiet_hours"))
+        consent = spec.get("consent", "opt_in")
+        if consent not in ("opt_in", "opt_out"):
+            self.problem(path + ("consent",), f"consent is opt_in or opt_out, not {consent!r}")
+        capacity = spec.get("capacity_per_day")
+        return ChannelPlan(
+            name=name,
+            cost=self.number(path + ("cost",), spec.get("cost", 0), 0) or 0.0,
+            quiet_hours=quiet, quiet_hours_text=spec.get("quiet_hours") if quiet else None,
+            capacity_per_day=None if capacity is None
+            else self.integer(path + ("capacity_per_day",), capacity, 1),
+            consent=consent,
+            inbound=self.boolean(path + ("inbound",), spec.get("inbound", False)),
+        )
+
+    def quiet_hours(self, path: Path, value: Any) -> tuple[time, time] | None:
+        if value is None:
+            return None
+        match = _QUIET_HOURS.match(value) if isinstance(value, str) else None
+        if match is None:
+            self.problem(path, f"quiet hours are written \"21:00-08:00\" (quoted), not {value!r}")
+            return None
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if (h1, m1) == (h2, m2):
+            self.problem(path, "quiet hours start and end at the same time")
+            return None
+        return time(h1, m1), time(h2, m2)
+
+    # --- facts -------------------------------------------------------------
+
+    def compile_facts(self, raw: Any) -> tuple[FactRule, ...]:
+        rules: list[tuple[Path, FactRule]] = []
+        seen: dict[str, Path] = {}
+        for index, spec in enumerate(self.sequence(("facts",), raw)):
+            path = ("facts", index)
+            spec = self.mapping(path, spec, FACT_KEYS, ("id", "when", "set"))
+            if spec is None:
+                continue
+            rule_id = self.identifier(path + ("id",), spec.get("id"))
+            self.unique(path + ("id",), seen, rule_id, "fact rule")
+            when = self.expression(path + ("when",), spec.get("when"))
+            sets = self.fact_values(path + ("set",), spec.get("set"))
+            if rule_id and when and sets is not None:
+                rules.append((path, FactRule(rule_id, when, sets)))
+        ordered, cycle = order_fact_rules([r for _, r in rules])
+        if cycle:
+            self.problem(("facts",), "facts rules depend on each other in a cycle: "
+                                     + " -> ".join(cycle))
+        return ordered
+
+    def fact_values(self, path: Path, value: Any) -> dict[str, Any] | None:
+        if not isinstance(value, dict) or not value:
+            self.problem(path, "set is a mapping of fact names to values, like {lifecycle: lapsed}")
+            return None
+        for key, item in value.items():
+            self.identifier(path + (key,), key)
+            if isinstance(item, dict):
+                self.problem(path + (key,), "fact values are numbers, texts, true/false or lists")
+        return dict(value)
+
+    def check_fact_references(self, facts, actions, arbitration) -> None:
+        known = {key for rule in facts for key in rule.sets}
+        for index, rule in enumerate(facts):
+            self.unknown_facts(("facts", index, "when"), rule.when, known)
+        for action in actions:
+            for key, expr in (("when", action.when), ("propensity", action.propensity)):
+                self.unknown_facts(("actions", action.index, key), expr, known)
+        self.unknown_facts(("policies", "arbitration"), arbitration, known)
+
+    def unknown_facts(self, path: Path, expr: Any, known: set[str]) -> None:
+        for name in sorted(getattr(expr, "facts_read", ())):
+            if name not in known:
+                self.problem(path, f"facts.{name} is not set by any facts rule"
+                             + (f"; known facts: {', '.join(sorted(known))}" if known else ""))
+
+    # --- actions -----------------------------------------------------------
+
+    def compile_actions(self, raw: Any, tz) -> tuple[ActionPlan, ...]:
+        actions = []
+        seen: dict[str, Path] = {}
+        items = self.sequence(("actions",), raw)
+        if not items:
+            self.problem(("actions",), "declare at least one action")
+        for index, spec in enumerate(items):
+            path = ("actions", index)
+            spec = self.mapping(path, spec, ACTION_KEYS, ("id", "program", "kind", "channels"))
+            if spec is None:
+                continue
+            self.unique(path + ("id",), seen, spec.get("id"), "action")
+            action = self.compile_action(path, index, spec, tz)
+            if action is not None:
+                actions.append(action)
+        return tuple(actions)
+
+    def compile_action(self, path: Path, index: int, spec: dict[str, Any], tz) -> ActionPlan | None:
+        action_id = self.identifier(path + ("id",), spec.get("id"))
+        program = self.identifier(path + ("program",), spec.get("program"))
+        kind = spec.get("kind")
+        if kind not in KINDS:
+            self.problem(path + ("kind",), f"kind is one of {', '.join(KINDS)}, not {kind!r}")
+        channels = self.names(path + ("channels",), spec.get("channels"), self.channels, "channel")
+        if not channels and "channels" in spec:
+            self.problem(path + ("channels",), "an action needs at least one channel")
+        fields = dict(
+            placements=self.placements(path + ("placements",), spec.get("placements")),
+            when=self.optional_expression(path + ("when",), spec.get("when")),
+            priority=self.number(path + ("priority",), spec.get("priority", 50), 0, 100),
+            value=self.number(path + ("value",), spec.get("value", 1)),
+            propensity=self.propensity(path + ("propensity",), spec.get("propensity", 1)),
+            repeat=self.repeat(path + ("repeat",), spec.get("repeat")),
+            group=None if spec.get("group") is None
+            else self.identifier(path + ("group",), spec.get("group")),
+            respect_opt_out=self.boolean(path + ("respect_opt_out",),
+                                         spec.get("respect_opt_out", False)),
+            content=self.content(path + ("content",), spec.get("content")),
+        )
+        valid_from, valid_until = self.validity(path + ("valid",), spec.get("valid"), tz)
+        if None in (action_id, program, fields["priority"], fields["value"]) or kind not in KINDS:
+            return None
+        ordered = tuple(c for c in spec.get("channels", ()) if c in channels)
+        return ActionPlan(id=action_id, program=program, kind=kind, channels=ordered, index=index,
+                          valid_from=valid_from, valid_until=valid_until, **fields)
+
+    def placements(self, path: Path, value: Any) -> frozenset[str]:
+        items = self.sequence(path, value)
+        return frozenset(p for i, p in enumerate(items) if self.identifier(path + (i,), p))
+
+    def optional_expression(self, path: Path, value: Any):
+        return None if value is None else self.expression(path, value)
+
+    def propensity(self, path: Path, value: Any):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.number(path, value, 0) or 0.0
+        return self.expression(path, value)
+
+    def repeat(self, path: Path, value: Any) -> RepeatRule | None:
+        if value is None:
+            return None
+        spec = self.mapping(path, value, ("max", "within"), ("max", "within"))
+        if spec is None:
+            return None
+        most = self.integer(path + ("max",), spec.get("max"), 1)
+        within = self.duration(path + ("within",), spec.get("within"))
+        if most is None or within is None:
+            return None
+        return RepeatRule(most, within, f"{most} per {spec['within']}")
+
+    def validity(self, path: Path, value: Any, tz):
+        spec = self.mapping(path, value, ("from", "until")) if value is not None else None
+        if not spec or tz is None:
+            return None, None
+        start = self.moment(path + ("from",), spec["from"], tz) if "from" in spec else None
+        end = self.moment(path + ("until",), spec["until"], tz, end_of_day=True) \
+            if "until" in spec else None
+        if start and end and start >= end:
+            self.problem(path, "valid.from must come before valid.until")
+        return start, end
+
+    def content(self, path: Path, value: Any) -> dict[str, Any]:
+        spec = self.mapping(path, value, tuple(self.channels) + ("default",))
+        compiled = {}
+        for channel, fields in (spec or {}).items():
+            if not isinstance(fields, dict):
+                self.problem(path + (channel,), "content per channel is a mapping of fields, "
+                                                "like {subject: ..., body: ...}")
+                continue
+            try:
+                compiled[channel] = compile_content(fields)
+            except TemplateSyntaxError as exc:
+                self.problem(path + (channel,), f"template error: {exc.message} "
+                                                f"(template line {exc.lineno})")
+            except ValueError as exc:
+                self.problem(path + (channel,), str(exc))
+        return compiled

@@ -1,0 +1,184 @@
+"""One decision: facts, candidate checks, arbitration, selection.
+
+Pure: it reads a compiled plan, a contact snapshot and a request, and
+returns a ``Decision`` with the reservation the service must record.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.content import ContentRenderError, render_content
+from engine.errors import UnknownChannel
+from engine.facts import derive_facts
+from engine.history import HistoryView
+from engine.model import (
+    CapacityClaim,
+    ChosenAction,
+    ContactSnapshot,
+    Decision,
+    DecisionRequest,
+    Exclusion,
+    HistoryEntry,
+    Reservation,
+    WindowCheck,
+)
+from engine.plan import ActionPlan, Plan
+from engine.policies import CHECKS, DecisionContext, check_pressure
+from engine.timeutil import zone
+from engine.vocabulary import Scope
+
+_NUMBER = (int, float)
+
+
+def contact_view(snapshot: ContactSnapshot, request: DecisionRequest) -> dict[str, Any]:
+    """The stored profile with the request's attributes merged over it."""
+    contact = {**snapshot.profile, **request.profile}
+    consents = dict(snapshot.consents)
+    extra = request.profile.get("consents")
+    if isinstance(extra, dict):
+        consents.update({k: v for k, v in extra.items() if isinstance(v, bool)})
+    contact["consents"] = consents
+    contact["id"] = request.contact_id
+    return contact
+
+
+def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, decision_id: str,
+           capacity_full: frozenset[str] = frozenset()) -> Decision:
+    """Decide which actions ``request`` gets, given the contact's ``snapshot``."""
+    channel = plan.channels.get(request.channel)
+    if channel is None:
+        raise UnknownChannel(request.channel, tuple(plan.channels))
+    contact = contact_view(snapshot, request)
+    tz_name = contact.get("timezone")
+    tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
+    scope = Scope(contact, request.context, {}, HistoryView(snapshot.history, request.at),
+                  request.at, tz)
+    fired = derive_facts(plan.facts, scope)
+    ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full)
+    excluded: list[Exclusion] = []
+    survivors = []
+    for action in plan.by_channel[request.channel]:
+        exclusion = _first_failing(action, ctx)
+        if exclusion is None:
+            survivors.append((_score(plan, action, ctx), action))
+        else:
+            excluded.append(exclusion)
+    survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
+    chosen = _select(survivors, ctx, request, excluded)
+    return Decision(
+        actions=tuple(chosen),
+        excluded=tuple(excluded) if request.explain else (),
+        facts=dict(scope.facts), fired=tuple(fired),
+        reservation=_reservation(plan, ctx, request, decision_id, chosen),
+    )
+
+
+def _first_failing(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    for check in CHECKS:
+        exclusion = check(action, ctx)
+        if exclusion is not None:
+            return exclusion
+    return None
+
+
+def _number(value: object) -> float:
+    return float(value) if type(value) in _NUMBER else 0.0
+
+
+def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float, float]:
+    """(score, propensity) of a candidate under the pack's arbitration formula."""
+    propensity = action.propensity
+    if not isinstance(propensity, float):
+        propensity = _number(propensity.evaluate(ctx.scope))
+    names = ctx.scope.names
+    names["propensity"] = propensity
+    names["value"] = action.value
+    names["priority"] = action.priority
+    names["cost"] = ctx.channel.cost
+    return _number(plan.arbitration.evaluate(ctx.scope)), propensity
+
+
+def _select(survivors, ctx: DecisionContext, request: DecisionRequest,
+            excluded: list[Exclusion]) -> list[ChosenAction]:
+    chosen: list[ChosenAction] = []
+    groups: dict[str, str] = {}
+    pending: dict[str, int] = {}
+    for rank, ((score, propensity), action) in enumerate(survivors, start=1):
+        if len(chosen) >= request.limit:
+            break
+        if action.group is not None and action.group in groups:
+            excluded.append(Exclusion(action.id, ctx.channel.name, "group", action.group,
+                                      f"{groups[action.group]} was chosen from the same group "
+                                      f"{action.group}; one action per group."))
+            continue
+        blocked = check_pressure(action, ctx, pending)
+        if blocked is not None:
+            excluded.append(blocked)
+            continue
+        try:
+            content = _render(action, ctx)
+        except ContentRenderError as exc:
+            excluded.append(Exclusion(action.id, ctx.channel.name, "eligibility", action.id,
+                                      f"The content of {action.id} could not be written for "
+                                      f"this contact: {exc}."))
+            continue
+        chosen.append(_chosen(action, ctx, score, propensity, rank, len(survivors), content))
+        if action.group is not None:
+            groups[action.group] = action.id
+        _hold_pressure(action, ctx, pending)
+    return chosen
+
+
+def _hold_pressure(action: ActionPlan, ctx: DecisionContext, pending: dict[str, int]) -> None:
+    if not action.marketing:
+        return
+    for rule in ctx.plan.pressure:
+        if rule.applies_to(action.kind, ctx.channel.name, action.program):
+            pending[rule.id] = pending.get(rule.id, 0) + 1
+
+
+def _render(action: ActionPlan, ctx: DecisionContext) -> Any:
+    template = action.content.get(ctx.channel.name, action.content.get("default"))
+    if template is None:
+        return {}
+    variables = {"contact": ctx.scope.contact, "facts": ctx.scope.facts,
+                 "context": ctx.scope.context, "action": {"id": action.id,
+                                                          "program": action.program}}
+    return render_content(template, variables)
+
+
+def _chosen(action: ActionPlan, ctx: DecisionContext, score: float, propensity: float,
+            rank: int, eligible: int, content: Any) -> ChosenAction:
+    condition = action.when.source.strip() if action.when else "no condition"
+    reasons = (
+        f"eligible: {condition}",
+        f"score {score:.6g} = {ctx.plan.arbitration.source} with propensity {propensity:.6g}, "
+        f"value {action.value:g}, priority {action.priority:g}, cost {ctx.channel.cost:g}",
+        f"ranked {rank} of {eligible} eligible action(s) on {ctx.channel.name}",
+    )
+    return ChosenAction(action.id, action.program, action.kind, ctx.channel.name,
+                        round(score, 6), content, reasons)
+
+
+def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, decision_id: str,
+                 chosen: list[ChosenAction]) -> Reservation | None:
+    if not chosen:
+        return None
+    channel = ctx.channel
+    actions = [plan.action(c.action_id) for c in chosen]
+    entries = tuple(
+        HistoryEntry(decision_id, a.id, a.program, a.kind, channel.name, request.at,
+                     request.placement) for a in actions)
+    checks = [WindowCheck(rule.id, "pressure", rule.window_start(ctx.now, ctx.tz), rule.limit,
+                          kinds=rule.kinds, channels=rule.channels, programs=rule.programs)
+              for rule in plan.pressure
+              if any(a.marketing and rule.applies_to(a.kind, channel.name, a.program)
+                     for a in actions)]
+    checks += [WindowCheck(a.id, "repeat", ctx.now - a.repeat.within, a.repeat.max,
+                           actions=frozenset({a.id})) for a in actions if a.repeat]
+    capacity = ()
+    if channel.capacity_per_day is not None:
+        day = ctx.now.astimezone(ctx.tz).date().isoformat()
+        capacity = tuple(CapacityClaim(channel.name, day, channel.capacity_per_day)
+                         for _ in actions)
+    return Reservation(request.contact_id, entries, tuple(checks), capacity)

@@ -1,0 +1,81 @@
+"""Reading a pack's YAML while remembering where every value came from."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from engine.errors import PackProblem
+
+Path = tuple[Any, ...]
+
+
+class LocatedYAML:
+    """Parsed YAML plus the line of every key path, for error messages."""
+
+    def __init__(self, filename: str, data: Any, lines: dict[Path, int]):
+        self.filename = filename
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, path: Path) -> int | None:
+        """The line of ``path``, or of its nearest located parent."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+
+def format_path(path: Path) -> str:
+    """``actions[3].when`` for ("actions", 3, "when")."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def read_yaml(text: str, filename: str) -> tuple[LocatedYAML | None, list[PackProblem]]:
+    """Parse ``text``; on failure, the problems (syntax, duplicate keys)."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [PackProblem(filename, line, "", f"YAML syntax error: {problem}")]
+    if node is None:
+        return None, [PackProblem(filename, 1, "", "the file is empty")]
+    lines: dict[Path, int] = {}
+    problems: list[PackProblem] = []
+    _locate(node, (), lines, problems, filename)
+    if problems:
+        return None, problems
+    constructor = yaml.SafeLoader("")
+    try:
+        data = constructor.construct_document(node)
+    except yaml.YAMLError as exc:
+        return None, [PackProblem(filename, None, "", f"YAML error: {exc}")]
+    return LocatedYAML(filename, data, lines), []
+
+
+def _locate(node: yaml.Node, path: Path, lines: dict[Path, int],
+            problems: list[PackProblem], filename: str) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(PackProblem(filename, key_node.start_mark.line + 1,
+                                            format_path(path + (key,)), "duplicate key"))
+            seen.add(key)
+            _locate(value_node, path + (key,), lines, problems, filename)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _locate(item, path + (index,), lines, problems, filename)

@@ -1,0 +1,211 @@
+"""Values the decision core works on: contacts, history, requests, decisions.
+
+Times are timezone-aware ``datetime`` objects in UTC at the edges; inside the
+engine, history entries also carry ``ts`` (epoch seconds) so that windows are
+cheap to count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+KINDS = ("transactional", "service", "relational", "commercial")
+MARKETING_KINDS = frozenset({"relational", "commercial"})
+OUTCOMES = (
+    "delivered", "failed", "opened", "clicked", "accepted",
+    "rejected", "converted", "unsubscribed", "complained",
+)
+POLICIES = (
+    "eligibility", "validity", "placement", "consent", "quiet_hours",
+    "repeat", "group", "suppression", "pressure", "capacity",
+)
+
+@dataclass(frozen=True)
+class Outcome:
+    """Something that happened after an action was presented or sent."""
+
+    outcome: str
+    at: datetime
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One action presented or sent to a contact, with what followed."""
+
+    decision_id: str
+    action_id: str
+    program: str
+    kind: str
+    channel: str
+    at: datetime
+    placement: str | None = None
+    outcomes: tuple[Outcome, ...] = ()
+
+    @property
+    def ts(self) -> float:
+        return self.at.timestamp()
+
+    @property
+    def failed(self) -> bool:
+        return any(o.outcome == "failed" for o in self.outcomes)
+
+    def has_outcome(self, outcome: str) -> bool:
+        return any(o.outcome == outcome for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class ContactSnapshot:
+    """Everything a decision needs to know about one contact, read at once.
+
+    ``history`` is sorted by time, oldest first. ``known`` is False for a
+    contact the service has never seen (an anonymous visitor, a new lead).
+    """
+
+    contact_id: str
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    consents: Mapping[str, bool] = field(default_factory=dict)
+    history: tuple[HistoryEntry, ...] = ()
+    known: bool = False
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """What a calling channel asks: which action(s) for this contact, now."""
+
+    contact_id: str
+    channel: str
+    at: datetime
+    placement: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    limit: int = 1
+    explain: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ChosenAction:
+    """An action the decision returns, with the reasons that put it there."""
+
+    action_id: str
+    program: str
+    kind: str
+    channel: str
+    score: float
+    content: Mapping[str, Any]
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A candidate left out, the policy category and pack rule responsible."""
+
+    action_id: str
+    channel: str
+    policy: str
+    rule: str
+    reason: str
+    eligible_again_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """A cap the store re-checks atomically when it records new entries.
+
+    Existing entries that are not failed, recorded at or after ``since``
+    (later ones included) and matching the filters, plus the new entries
+    matching the filters, must number at most ``limit``. An empty filter
+    matches everything.
+    """
+
+    rule: str
+    policy: str
+    since: datetime
+    limit: int
+    kinds: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
+    programs: frozenset[str] = frozenset()
+    actions: frozenset[str] = frozenset()
+
+    def matches(self, entry: HistoryEntry) -> bool:
+        return (
+            (not self.kinds or entry.kind in self.kinds)
+            and (not self.channels or entry.channel in self.channels)
+            and (not self.programs or entry.program in self.programs)
+            and (not self.actions or entry.action_id in self.actions)
+        )
+
+
+@dataclass(frozen=True)
+class CapacityClaim:
+    """One unit of a channel's shared daily capacity (for example calls)."""
+
+    channel: str
+    day: str
+    limit: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.day}"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """New history entries and the caps that must still hold once they are in."""
+
+    contact_id: str
+    entries: tuple[HistoryEntry, ...]
+    checks: tuple[WindowCheck, ...] = ()
+    capacity: tuple[CapacityClaim, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReservationResult:
+    """What the store answered: recorded, or which caps would be exceeded."""
+
+    ok: bool
+    failed_checks: tuple[str, ...] = ()
+    full_channels: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer for one request."""
+
+    actions: tuple[ChosenAction, ...]
+    excluded: tuple[Exclusion, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    fired: tuple[str, ...] = ()
+    reservation: Reservation | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeReport:
+    """An outcome posted by a channel for one action of one decision."""
+
+    decision_id: str
+    action_id: str
+    outcome: str
+    at: datetime
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeRecorded:
+    """What recording an outcome did."""
+
+    contact_id: str
+    entry: HistoryEntry
+    duplicate: bool
+    consent_revoked: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    """A stored contact profile with its consents."""
+
+    contact_id: str
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    consents: Mapping[str, bool] = field(default_factory=dict)

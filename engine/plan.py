@@ -1,0 +1,154 @@
+"""A compiled pack: immutable, built once, shared by every decision."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Any, Mapping
+
+from engine.expressions import Expression
+from engine.model import MARKETING_KINDS
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    name: str
+    cost: float = 0.0
+    quiet_hours: tuple[time, time] | None = None
+    quiet_hours_text: str | None = None
+    capacity_per_day: int | None = None
+    consent: str = "opt_in"
+    inbound: bool = False
+
+
+@dataclass(frozen=True)
+class FactRule:
+    id: str
+    when: Expression
+    sets: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RepeatRule:
+    max: int
+    within: timedelta
+    text: str
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    id: str
+    program: str
+    kind: str
+    channels: tuple[str, ...]
+    index: int
+    placements: frozenset[str] = frozenset()
+    when: Expression | None = None
+    priority: float = 50.0
+    value: float = 1.0
+    propensity: Expression | float = 1.0
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    repeat: RepeatRule | None = None
+    group: str | None = None
+    respect_opt_out: bool = False
+    content: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def marketing(self) -> bool:
+        return self.kind in MARKETING_KINDS
+
+
+@dataclass(frozen=True)
+class PressureRule:
+    """A cap (``max`` per ``per``) or a minimum gap, on matching contacts."""
+
+    id: str
+    kinds: frozenset[str]
+    channels: frozenset[str] = frozenset()
+    programs: frozenset[str] = frozenset()
+    max: int | None = None
+    per: timedelta | None = None
+    calendar: str | None = None  # None (rolling), "days" or "weeks"
+    min_gap: timedelta | None = None
+
+    def applies_to(self, kind: str, channel: str, program: str) -> bool:
+        return (kind in self.kinds
+                and (not self.channels or channel in self.channels)
+                and (not self.programs or program in self.programs))
+
+    @property
+    def limit(self) -> int:
+        return 1 if self.min_gap is not None else int(self.max or 0)
+
+    @property
+    def span(self) -> timedelta:
+        return self.min_gap if self.min_gap is not None else self.per  # type: ignore[return-value]
+
+    def window_start(self, now: datetime, tz: tzinfo) -> datetime:
+        """The earliest recorded time that counts toward this rule at ``now``."""
+        if self.calendar is None:
+            return now - self.span
+        return self._period_start(now, tz) - self._extra_periods()
+
+    def expires_at(self, recorded_at: datetime, tz: tzinfo) -> datetime:
+        """When an entry recorded at ``recorded_at`` stops counting."""
+        if self.calendar is None:
+            return recorded_at + self.span
+        return self._period_start(recorded_at, tz) + self.span
+
+    def _period_start(self, moment: datetime, tz: tzinfo) -> datetime:
+        local = moment.astimezone(tz)
+        midnight = datetime(local.year, local.month, local.day, tzinfo=tz)
+        if self.calendar == "weeks":
+            return midnight - timedelta(days=local.weekday())
+        return midnight
+
+    def _extra_periods(self) -> timedelta:
+        unit = timedelta(weeks=1) if self.calendar == "weeks" else timedelta(days=1)
+        return self.span - unit
+
+
+@dataclass(frozen=True)
+class SuppressRule:
+    id: str
+    after: frozenset[str]
+    scope: str  # "action", "program" or "all"
+    period: timedelta
+    kinds: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
+    programs: frozenset[str] = frozenset()
+
+    def covers(self, action: ActionPlan, channel: str) -> bool:
+        return ((not self.kinds or action.kind in self.kinds)
+                and (not self.channels or channel in self.channels)
+                and (not self.programs or action.program in self.programs))
+
+
+@dataclass(frozen=True)
+class PackTest:
+    name: str
+    raw: Mapping[str, Any]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a decision needs from a pack, compiled and immutable."""
+
+    name: str
+    version: str
+    hash: str
+    timezone: str
+    tz: tzinfo
+    channels: Mapping[str, ChannelPlan]
+    facts: tuple[FactRule, ...]
+    actions: tuple[ActionPlan, ...]
+    by_channel: Mapping[str, tuple[ActionPlan, ...]]
+    pressure: tuple[PressureRule, ...]
+    suppress: tuple[SuppressRule, ...]
+    arbitration: Expression
+    tests: tuple[PackTest, ...]
+    source: str
+
+    def action(self, action_id: str) -> ActionPlan | None:
+        return next((a for a in self.actions if a.id == action_id), None)

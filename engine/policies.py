@@ -1,0 +1,222 @@
+"""The checks every candidate (action, channel) goes through, one per policy.
+
+Each check returns None when the candidate passes, or an ``Exclusion`` naming
+the policy category, the pack rule responsible, a sentence an agent can read
+and, where it can be computed, when the candidate becomes eligible again.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Any
+
+from engine.history import HistoryView
+from engine.model import Exclusion, HistoryEntry
+from engine.plan import ActionPlan, ChannelPlan, Plan, PressureRule
+from engine.timeutil import isoformat
+from engine.vocabulary import Scope
+
+
+class DecisionContext:
+    """What the checks of one decision share, with per-decision caches."""
+
+    def __init__(self, plan: Plan, scope: Scope, channel: ChannelPlan, placement: str | None,
+                 capacity_full: frozenset[str]):
+        self.plan = plan
+        self.scope = scope
+        self.channel = channel
+        self.placement = placement
+        self.capacity_full = capacity_full
+        self.now: datetime = scope.now
+        self.tz: tzinfo = scope.tz
+        self.history: HistoryView = scope.history
+        self._pressure: dict[str, list[HistoryEntry]] = {}
+        self._refusals: list[tuple[HistoryEntry, Any]] | None = None
+
+    def pressure_entries(self, rule: PressureRule) -> list[HistoryEntry]:
+        """Existing entries that count toward ``rule`` now, oldest first."""
+        found = self._pressure.get(rule.id)
+        if found is None:
+            start = rule.window_start(self.now, self.tz)
+            found = [e for e in self.history.since(start)
+                     if not e.failed and rule.applies_to(e.kind, e.channel, e.program)]
+            self._pressure[rule.id] = found
+        return found
+
+    def outcomes_after(self, earliest: datetime) -> list[tuple[HistoryEntry, Any]]:
+        """(entry, outcome) pairs for every outcome recorded at or after ``earliest``."""
+        if self._refusals is None:
+            self._refusals = [(e, o) for e in self.history.entries for o in e.outcomes]
+        return [(e, o) for e, o in self._refusals if o.at >= earliest]
+
+
+def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str, reason: str,
+             again: datetime | None = None) -> Exclusion:
+    return Exclusion(action.id, ctx.channel.name, policy, rule, reason, again)
+
+
+def check_eligibility(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    if action.when is None or action.when.evaluate(ctx.scope):
+        return None
+    return _exclude(action, ctx, "eligibility", action.id,
+                    f"The contact does not meet the condition of {action.id}: "
+                    f"{action.when.source.strip()}.")
+
+
+def check_validity(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    if action.valid_from is not None and ctx.now < action.valid_from:
+        return _exclude(action, ctx, "validity", action.id,
+                        f"{action.id} is not valid before {isoformat(action.valid_from)}.",
+                        action.valid_from)
+    if action.valid_until is not None and ctx.now >= action.valid_until:
+        return _exclude(action, ctx, "validity", action.id,
+                        f"{action.id} expired at {isoformat(action.valid_until)}.")
+    return None
+
+
+def check_placement(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    if not action.placements or ctx.placement in action.placements:
+        return None
+    where = ", ".join(sorted(action.placements))
+    asked = f"placement {ctx.placement}" if ctx.placement else "no placement"
+    return _exclude(action, ctx, "placement", action.id,
+                    f"{action.id} only fills {where}; the request is for {asked}.")
+
+
+def check_consent(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    consents = ctx.scope.contact.get("consents")
+    given = consents.get(ctx.channel.name) if isinstance(consents, dict) else None
+    name = ctx.channel.name
+    if action.marketing:
+        if given is True or (ctx.channel.consent == "opt_out" and given is not False):
+            return None
+        why = "has refused" if given is False else "has not agreed to"
+        return _exclude(action, ctx, "consent", f"{name}.consent",
+                        f"The contact {why} marketing by {name}.")
+    if action.respect_opt_out and given is False:
+        return _exclude(action, ctx, "consent", f"{name}.consent",
+                        f"The contact has opted out of {name}, and {action.id} respects opt-outs.")
+    return None
+
+
+def check_quiet_hours(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    quiet = ctx.channel.quiet_hours
+    if quiet is None or not action.marketing:
+        return None
+    local = ctx.now.astimezone(ctx.tz)
+    start, end = quiet
+    if not _within(local.time(), start, end):
+        return None
+    return _exclude(action, ctx, "quiet_hours", f"{ctx.channel.name}.quiet_hours",
+                    f"It is {local:%H:%M} for the contact, inside the {ctx.channel.name} quiet "
+                    f"hours ({ctx.channel.quiet_hours_text}).", _quiet_end(local, end, ctx.tz))
+
+
+def _within(now: time, start: time, end: time) -> bool:
+    return start <= now < end if start < end else (now >= start or now < end)
+
+
+def _quiet_end(local: datetime, end: time, tz: tzinfo) -> datetime:
+    moment = datetime(local.year, local.month, local.day, end.hour, end.minute, tzinfo=tz)
+    return moment if moment > local else moment + timedelta(days=1)
+
+
+def check_repeat(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    rule = action.repeat
+    if rule is None:
+        return None
+    shown = [e for e in ctx.history.since(ctx.now - rule.within)
+             if e.action_id == action.id and not e.failed]
+    if len(shown) < rule.max:
+        return None
+    again = shown[len(shown) - rule.max].at + rule.within
+    return _exclude(action, ctx, "repeat", action.id,
+                    f"{action.id} was already presented {len(shown)} time(s) recently; "
+                    f"the pack allows {rule.text}.", again)
+
+
+def check_suppression(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    for rule in ctx.plan.suppress:
+        if not rule.covers(action, ctx.channel.name):
+            continue
+        hits = [(e, o) for e, o in ctx.outcomes_after(ctx.now - rule.period)
+                if o.outcome in rule.after and _in_scope(rule.scope, e, action)]
+        if hits:
+            entry, outcome = max(hits, key=lambda hit: hit[1].at)
+            return _exclude(action, ctx, "suppression", rule.id,
+                            f"The contact {outcome.outcome} {entry.action_id} on "
+                            f"{isoformat(outcome.at)[:10]}; {_scope_text(rule.scope, action)} "
+                            f"is suppressed for {rule.period.days} day(s).",
+                            outcome.at + rule.period)
+    return None
+
+
+def _in_scope(scope: str, entry: HistoryEntry, action: ActionPlan) -> bool:
+    if scope == "action":
+        return entry.action_id == action.id
+    if scope == "program":
+        return entry.program == action.program
+    return True
+
+
+def _scope_text(scope: str, action: ActionPlan) -> str:
+    return {"action": f"{action.id}", "program": f"the {action.program} program"}.get(
+        scope, f"{action.kind} messages")
+
+
+def check_pressure(action: ActionPlan, ctx: DecisionContext,
+                   pending: dict[str, int] | None = None) -> Exclusion | None:
+    if not action.marketing:
+        return None
+    channel = ctx.channel.name
+    for rule in ctx.plan.pressure:
+        if not rule.applies_to(action.kind, channel, action.program):
+            continue
+        entries = ctx.pressure_entries(rule)
+        extra = pending.get(rule.id, 0) if pending else 0
+        if len(entries) + extra + 1 > rule.limit:
+            return _exclude(action, ctx, "pressure", rule.id, _pressure_reason(rule, entries, extra),
+                            _pressure_frees_at(rule, entries, extra, ctx.tz))
+    return None
+
+
+def _pressure_reason(rule: PressureRule, entries: list[HistoryEntry], extra: int) -> str:
+    also = " with the actions already chosen in this answer" if extra else ""
+    if rule.min_gap is not None:
+        last = f" (last on {isoformat(entries[-1].at)})" if entries else ""
+        return (f"Contact pressure rule {rule.id}: contacts must be at least "
+                f"{_span_text(rule.min_gap)} apart{last}{also}.")
+    window = "calendar " if rule.calendar else ""
+    return (f"Contact pressure rule {rule.id}: {len(entries) + extra} contact(s) already "
+            f"in the {window}window of {_span_text(rule.per)}{also}; at most {rule.max} allowed.")
+
+
+def _pressure_frees_at(rule: PressureRule, entries: list[HistoryEntry], extra: int,
+                       tz: tzinfo) -> datetime | None:
+    over = len(entries) + extra + 1 - rule.limit
+    if over > len(entries) or over <= 0:
+        return None  # the slots are held by this answer itself
+    return max(rule.expires_at(e.at, tz) for e in entries[:over])
+
+
+def _span_text(span: timedelta | None) -> str:
+    if span is None:
+        return ""
+    if span % timedelta(days=1) == timedelta(0):
+        return f"{span.days} day(s)"
+    return f"{span // timedelta(hours=1)} hour(s)" if span % timedelta(hours=1) == timedelta(0) \
+        else f"{span // timedelta(minutes=1)} minute(s)"
+
+
+def check_capacity(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    channel = ctx.channel
+    if channel.capacity_per_day is None or channel.name not in ctx.capacity_full:
+        return None
+    local = ctx.now.astimezone(ctx.tz)
+    tomorrow = datetime(local.year, local.month, local.day, tzinfo=ctx.tz) + timedelta(days=1)
+    return _exclude(action, ctx, "capacity", f"{channel.name}.capacity_per_day",
+                    f"The {channel.name} channel has used its capacity of "
+                    f"{channel.capacity_per_day} for today.", tomorrow)
+
+
+CHECKS = (check_eligibility, check_validity, check_placement, check_consent, check_quiet_hours,
+          check_repeat, check_suppression, check_pressure, check_capacity)
