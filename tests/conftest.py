@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from engine.compiler import load_pack
+from engine.memory import MemoryStore
+from engine.model import ContactRecord, DecisionRequest, HistoryEntry, OutcomeReport, Reservation
+from engine.service import ActivePack, DecisionService
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKS = Path(__file__).resolve().parent / "packs"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+class Desk:
+    """A decision service over an in-memory store, as a test drives it."""
+
+    def __init__(self, pack: str = "minimal.yaml"):
+        self.plan = load_pack(PACKS / pack)
+        self.store = MemoryStore()
+        self.service = DecisionService(self.store, ActivePack(self.plan))
+
+    def contact(self, contact_id: str, consents=None, **profile) -> None:
+        self.store.put_contact(ContactRecord(contact_id, profile, consents or {}))
+
+    def decide(self, contact_id: str, channel: str, when: str, **options):
+        options.setdefault("explain", True)
+        request = DecisionRequest(contact_id=contact_id, channel=channel, at=at(when), **options)
+        return self.service.decide(request)
+
+    def chosen(self, *args, **options) -> list[str]:
+        return [a.action_id for a in self.decide(*args, **options).decision.actions]
+
+    def remember(self, contact_id: str, action_id: str, channel: str, when: str) -> None:
+        """Record that ``action_id`` went out at ``when``, as an earlier decision would."""
+        action = self.plan.action(action_id)
+        entry = HistoryEntry(f"past-{when}", action.id, action.program, action.kind, channel,
+                             at(when))
+        assert self.store.reserve(Reservation(contact_id, (entry,))).ok
+
+    def outcome(self, result, outcome: str, when: str, index: int = 0):
+        action = result.decision.actions[index].action_id
+        return self.service.record_outcome(
+            OutcomeReport(result.decision_id, action, outcome, at(when)))
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk()
