@@ -63,6 +63,8 @@ class _PackCompiler(Checker):
     def __init__(self, doc: LocatedYAML):
         super().__init__(doc)
         self.channels: dict[str, ChannelPlan] = {}
+        self.action_ids: list[str] = []
+        self.fact_readers: list[tuple[Path, Any]] = []
 
     def compile(self, digest: str, text: str) -> Plan:
         top = self.mapping((), self.doc.data, TOP_KEYS,
@@ -80,8 +82,9 @@ class _PackCompiler(Checker):
         facts = self.compile_facts(top.get("facts"))
         actions = self.compile_actions(top.get("actions"), tz)
         policies = compile_policies(self, top.get("policies"), tuple(self.channels), actions)
-        self.check_fact_references(facts, actions, policies.arbitration)
-        tests = compile_tests(self, top.get("tests"), tuple(self.channels), actions)
+        self.fact_readers.append((("policies", "arbitration"), policies.arbitration))
+        self.check_fact_references(facts)
+        tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids))
         if self.problems:
             raise InvalidPack(self.problems)
         return Plan(
@@ -157,6 +160,7 @@ class _PackCompiler(Checker):
             rule_id = self.identifier(path + ("id",), spec.get("id"))
             self.unique(path + ("id",), seen, rule_id, "fact rule")
             when = self.expression(path + ("when",), spec.get("when"))
+            self.fact_readers.append((path + ("when",), when))
             sets = self.fact_values(path + ("set",), spec.get("set"))
             if rule_id and when and sets is not None:
                 rules.append((path, FactRule(rule_id, when, sets)))
@@ -176,14 +180,10 @@ class _PackCompiler(Checker):
                 self.problem(path + (key,), "fact values are numbers, texts, true/false or lists")
         return dict(value)
 
-    def check_fact_references(self, facts, actions, arbitration) -> None:
+    def check_fact_references(self, facts: tuple[FactRule, ...]) -> None:
         known = {key for rule in facts for key in rule.sets}
-        for index, rule in enumerate(facts):
-            self.unknown_facts(("facts", index, "when"), rule.when, known)
-        for action in actions:
-            for key, expr in (("when", action.when), ("propensity", action.propensity)):
-                self.unknown_facts(("actions", action.index, key), expr, known)
-        self.unknown_facts(("policies", "arbitration"), arbitration, known)
+        for path, expr in self.fact_readers:
+            self.unknown_facts(path, expr, known)
 
     def unknown_facts(self, path: Path, expr: Any, known: set[str]) -> None:
         for name in sorted(getattr(expr, "facts_read", ())):
@@ -205,6 +205,8 @@ class _PackCompiler(Checker):
             if spec is None:
                 continue
             self.unique(path + ("id",), seen, spec.get("id"), "action")
+            if isinstance(spec.get("id"), str):
+                self.action_ids.append(spec["id"])
             action = self.compile_action(path, index, spec, tz)
             if action is not None:
                 actions.append(action)
@@ -217,7 +219,7 @@ class _PackCompiler(Checker):
         if kind not in KINDS:
             self.problem(path + ("kind",), f"kind is one of {', '.join(KINDS)}, not {kind!r}")
         channels = self.names(path + ("channels",), spec.get("channels"), self.channels, "channel")
-        if not channels and "channels" in spec:
+        if "channels" in spec and not spec["channels"]:
             self.problem(path + ("channels",), "an action needs at least one channel")
         fields = dict(
             placements=self.placements(path + ("placements",), spec.get("placements")),
@@ -232,6 +234,8 @@ class _PackCompiler(Checker):
                                          spec.get("respect_opt_out", False)),
             content=self.content(path + ("content",), spec.get("content")),
         )
+        self.fact_readers += [(path + ("when",), fields["when"]),
+                              (path + ("propensity",), fields["propensity"])]
         valid_from, valid_until = self.validity(path + ("valid",), spec.get("valid"), tz)
         if None in (action_id, program, fields["priority"], fields["value"]) or kind not in KINDS:
             return None

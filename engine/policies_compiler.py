@@ -119,9 +119,8 @@ def _suppress(checker: Checker, path: Path, item: Any, channels, programs,
 
 
 def compile_tests(checker: Checker, raw: Any, channels: tuple[str, ...],
-                  actions: tuple[ActionPlan, ...]) -> tuple[PackTest, ...]:
+                  action_ids: tuple[str, ...]) -> tuple[PackTest, ...]:
     tests = []
-    action_ids = tuple(a.id for a in actions)
     for index, item in enumerate(checker.sequence(("tests",), raw)):
         path = ("tests", index)
         spec = checker.mapping(path, item, TEST_KEYS, ("name", "at", "contact", "request", "expect"))
