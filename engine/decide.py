@@ -104,13 +104,15 @@ def _select(survivors, ctx: DecisionContext, request: DecisionRequest,
     groups: dict[str, str] = {}
     pending: dict[str, int] = {}
     for rank, ((score, propensity), action) in enumerate(survivors, start=1):
-        if len(chosen) >= request.limit:
+        if len(chosen) >= request.limit and not request.explain:
             break
         if action.group is not None and action.group in groups:
             excluded.append(Exclusion(action.id, ctx.channel.name, "group", action.group,
                                       f"{groups[action.group]} was chosen from the same group "
                                       f"{action.group}; one action per group."))
             continue
+        if len(chosen) >= request.limit:
+            continue  # ranked below the limit; only group exclusions are still reported
         blocked = check_pressure(action, ctx, pending)
         if blocked is not None:
             excluded.append(blocked)
