@@ -43,7 +43,8 @@ def test_every_problem_is_reported_at_once_with_its_line_and_key_path():
 
 @pytest.mark.parametrize("edit, message", [
     (("pack: minimal", "pack: minimal\nowner: crm"), "unknown key 'owner'"),
-    (("    program: newsletter\n", "    program: newsletter\n    prority: 3\n"), "unknown key 'prority'"),
+    (("    program: newsletter\n", "    program: newsletter\n    prority: 3\n"),
+     "unknown key 'prority'"),
     (("id: promo_generic", "id: newsletter"), "duplicate action id 'newsletter'"),
     (("when: days_since(contact.last_order_at) > 90", "when: days_since(contact.last_order_at) >"),
      "not a valid expression"),
