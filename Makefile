@@ -1,5 +1,5 @@
 # One command to run the service, one to run the tests (see README.md).
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000

@@ -57,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise ConfigurationError(str(exc)) from exc
     backend.prepare(plan)
     keys = parse_api_keys(settings["NBA_API_KEYS"])
-    store = store_from_url(settings["NBA_STORE_URL"])
+    store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"])
     pack = ActivePack(plan)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,

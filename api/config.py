@@ -1,4 +1,9 @@
-"""Configuration in layers: defaults, then NBA_* environment, then the caller's mapping."""
+"""Configuration in layers: defaults, then NBA_* environment, then the caller's mapping.
+
+The caller's mapping may also carry objects a test wires in: ``NBA_STORE`` (a
+ContactStore instance used instead of NBA_STORE_URL) and ``NBA_CLOCK`` (a
+function returning the current aware datetime).
+"""
 from __future__ import annotations
 
 import os

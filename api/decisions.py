@@ -28,8 +28,9 @@ def create_decision():
     body = load_body(_decision_request)
     authorize("simulate" if body["dry_run"] else "decide")
     body["at"] = body["at"] or nba.clock()
-    result = nba.decisions.decide(DecisionRequest(**body))
-    tag_decision(result.decision_id, result.plan.hash)
+    decision_id = nba.decisions.new_id()
+    tag_decision(decision_id, nba.pack.plan.hash)
+    result = nba.decisions.decide(DecisionRequest(**body), decision_id)
     return jsonify(_decision_response.dump(_decision_answer(result, body, nba.backend_name)))
 
 
@@ -54,8 +55,8 @@ def record_outcome():
     nba = current_app.extensions["nba"]
     body = load_body(_outcome_request)
     body["at"] = body["at"] or nba.clock()
-    recorded = nba.decisions.record_outcome(OutcomeReport(**body))
     tag_decision(body["decision_id"], nba.pack.plan.hash)
+    recorded = nba.decisions.record_outcome(OutcomeReport(**body))
     return jsonify(_outcome_response.dump({
         "decision_id": body["decision_id"], "action_id": body["action_id"],
         "contact_id": recorded.contact_id, "outcome": body["outcome"],

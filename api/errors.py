@@ -8,7 +8,8 @@ from flask import Flask, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import InvalidPack, UnknownChannel, UnknownDecision
+from api.telemetry import report_exception
+from engine.errors import InvalidPack, StoreUnavailable, UnknownChannel, UnknownDecision
 
 log = logging.getLogger("nba.api")
 
@@ -79,6 +80,12 @@ def register_error_handlers(app: Flask) -> None:
         return error_body(422, "invalid_pack", "the rule pack is invalid",
                           [str(p) for p in exc.problems])
 
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable):
+        log.error("store unavailable: %s", exc)
+        return error_body(503, "store_unavailable", "the contact store cannot be reached; "
+                          "nothing was recorded, retry later")
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
@@ -91,5 +98,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unexpected error")
+        report_exception(exc)
         return error_body(500, "internal_error", "the service failed to answer; the error "
                           "was logged")

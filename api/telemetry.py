@@ -18,8 +18,7 @@ def init_sentry(config: Mapping[str, Any], release: str) -> bool:
     from sentry_sdk.integrations.flask import FlaskIntegration
 
     sentry_sdk.init(dsn=dsn, integrations=[FlaskIntegration()], release=release,
-                    environment=config.get("SENTRY_ENVIRONMENT") or None,
-                    send_default_pii=False)
+                    environment=config.get("SENTRY_ENVIRONMENT") or None)
     log.info("sentry error reporting enabled")
     return True
 
@@ -36,3 +35,11 @@ def tag_decision(decision_id: str, pack_hash: str) -> None:
         scope = sentry_sdk.get_isolation_scope()
         scope.set_tag("decision_id", decision_id)
         scope.set_tag("pack_hash", pack_hash)
+
+
+def report_exception(exc: BaseException) -> None:
+    """Send an unexpected error to Sentry, when it is enabled."""
+    import sentry_sdk
+
+    if sentry_sdk.is_initialized():
+        sentry_sdk.capture_exception(exc)

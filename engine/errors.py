@@ -50,3 +50,7 @@ class UnknownChannel(EngineError):
 
 class UnknownDecision(EngineError):
     """An outcome for a decision or action the service never recorded."""
+
+
+class StoreUnavailable(EngineError):
+    """The contact store cannot serve the request now (down, locked, timed out)."""

@@ -56,10 +56,10 @@ class DecisionService:
         self.backend = backend or CompiledBackend()
         self.new_id = new_id
 
-    def decide(self, request: DecisionRequest) -> DecisionResult:
+    def decide(self, request: DecisionRequest, decision_id: str | None = None) -> DecisionResult:
         """Decide for ``request`` and, unless it is a dry run, record the answer."""
         plan = self.pack.plan
-        decision_id = self.new_id()
+        decision_id = decision_id or self.new_id()
         full: frozenset[str] = frozenset()
         result = ReservationResult(ok=True)
         for _ in range(MAX_ATTEMPTS):
