@@ -93,6 +93,7 @@ class _PackCompiler(Checker):
             by_channel={c: tuple(a for a in actions if c in a.channels) for c in self.channels},
             pressure=policies.pressure, suppress=policies.suppress,
             arbitration=policies.arbitration, tests=tests, source=text,
+            by_id={a.id: a for a in actions},
         )
 
     def version(self, value: Any) -> str | None:

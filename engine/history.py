@@ -30,22 +30,23 @@ class HistoryFilter:
         )
 
 
+def _stamp(entry: HistoryEntry) -> float:
+    return entry.ts
+
+
 class HistoryView:
     """Counts over one contact's history, cached for the length of a decision."""
 
-    __slots__ = ("entries", "now", "_stamps", "_cache")
+    __slots__ = ("entries", "now", "_cache")
 
     def __init__(self, entries: Sequence[HistoryEntry], now: datetime):
         self.entries = entries
         self.now = now
-        self._stamps: list[float] | None = None
         self._cache: dict[tuple, object] = {}
 
     def since(self, moment: datetime) -> Sequence[HistoryEntry]:
         """Entries recorded at or after ``moment`` (later ones included)."""
-        if self._stamps is None:
-            self._stamps = [e.at.timestamp() for e in self.entries]
-        return self.entries[bisect_left(self._stamps, moment.timestamp()):]
+        return self.entries[bisect_left(self.entries, moment.timestamp(), key=_stamp):]
 
     def count(self, flt: HistoryFilter) -> int:
         key = ("count", flt)

@@ -42,14 +42,13 @@ class HistoryEntry:
     at: datetime
     placement: str | None = None
     outcomes: tuple[Outcome, ...] = ()
+    ts: float = field(init=False, repr=False, compare=False)
+    failed: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def ts(self) -> float:
-        return self.at.timestamp()
-
-    @property
-    def failed(self) -> bool:
-        return any(o.outcome == "failed" for o in self.outcomes)
+    def __post_init__(self) -> None:
+        # Computed once per entry: windows compare epoch seconds, not datetimes.
+        object.__setattr__(self, "ts", self.at.timestamp())
+        object.__setattr__(self, "failed", any(o.outcome == "failed" for o in self.outcomes))
 
     def has_outcome(self, outcome: str) -> bool:
         return any(o.outcome == outcome for o in self.outcomes)

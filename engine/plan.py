@@ -149,6 +149,7 @@ class Plan:
     arbitration: Expression
     tests: tuple[PackTest, ...]
     source: str
+    by_id: Mapping[str, ActionPlan] = field(default_factory=dict)
 
     def action(self, action_id: str) -> ActionPlan | None:
-        return next((a for a in self.actions if a.id == action_id), None)
+        return self.by_id.get(action_id)

@@ -182,7 +182,7 @@ def test_the_service_refuses_to_start_on_an_invalid_pack_or_setting(tmp_path):
         make_client(NBA_PACK=str(bad))
     with pytest.raises(ConfigurationError, match="KEY:ROLE"):
         make_client(NBA_API_KEYS="just-a-key")
-    with pytest.raises(ValueError, match="unsupported NBA_STORE_URL"):
+    with pytest.raises(ValueError, match="unsupported store URL"):
         make_client(NBA_STORE_URL="mongodb://localhost")
     with pytest.raises(ConfigurationError, match="unknown engine"):
         make_client(NBA_ENGINE="drools")

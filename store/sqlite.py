@@ -1,0 +1,442 @@
+"""A ContactStore on one SQLite file, shared by several processes of one machine.
+
+Gunicorn runs several worker processes, each with threads, against the same
+file. SQLite serialises writers with a file lock; this module makes every
+check-then-write a single ``BEGIN IMMEDIATE`` transaction, so the write lock
+is taken *before* the history is read and two workers can never both read a
+window under its cap and both write past it. WAL mode lets readers go on
+while one writer holds the lock.
+
+Connections are never shared: one is opened lazily per (process, thread), and
+a process created by ``fork`` opens its own instead of using its parent's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from engine.errors import StoreUnavailable
+from engine.model import (
+    ContactRecord,
+    ContactSnapshot,
+    HistoryEntry,
+    Outcome,
+    OutcomeRecorded,
+    OutcomeReport,
+    Reservation,
+    ReservationResult,
+)
+from engine.reservations import check_reservation
+from store.errors import DuplicateHistoryEntry, NaiveTimestamp
+
+BUSY_TIMEOUT_MS = 10_000
+# Entries are pre-selected by epoch seconds in SQL, then counted exactly by
+# check_reservation; the margin keeps float rounding from dropping any.
+SINCE_MARGIN_S = 1.0
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS contacts (
+        contact_id TEXT PRIMARY KEY,
+        profile TEXT NOT NULL DEFAULT '{}',
+        consents TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS history (
+        contact_id TEXT NOT NULL,
+        decision_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        program TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        placement TEXT,
+        at_ts REAL NOT NULL,
+        at TEXT NOT NULL,
+        outcomes TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (decision_id, action_id))""",
+    "CREATE INDEX IF NOT EXISTS history_by_contact ON history (contact_id, at_ts)",
+    """CREATE TABLE IF NOT EXISTS capacity (
+        key TEXT PRIMARY KEY,
+        used INTEGER NOT NULL DEFAULT 0)""",
+)
+HISTORY_COLUMNS = "decision_id, action_id, program, kind, channel, placement, at, outcomes"
+
+
+class SQLiteStore:
+    """Contact state in one SQLite file (WAL mode), safe across processes and threads."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._opened: list[_Opened] = []
+        self._opened_lock = threading.Lock()
+        self._schema_pid: int | None = None
+
+    # -- reads ---------------------------------------------------------------
+
+    def load(self, contact_id: str) -> ContactSnapshot:
+        """Profile, consents and history of one contact, read in one snapshot."""
+        with self._transaction("DEFERRED") as conn:
+            record = _select_contact(conn, contact_id)
+            history = _select_history(conn, contact_id)
+        if record is None:
+            return ContactSnapshot(contact_id, history=history, known=bool(history))
+        return ContactSnapshot(contact_id, record.profile, record.consents, history, known=True)
+
+    def history(self, contact_id: str) -> tuple[HistoryEntry, ...]:
+        """All recorded entries of a contact, oldest first."""
+        with self._transaction("DEFERRED") as conn:
+            return _select_history(conn, contact_id)
+
+    def get_contact(self, contact_id: str) -> ContactRecord | None:
+        """The stored profile and consents, or None."""
+        with self._transaction("DEFERRED") as conn:
+            return _select_contact(conn, contact_id)
+
+    # -- writes --------------------------------------------------------------
+
+    def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:
+        """Check every cap and, if all hold and ``commit``, record it, all or nothing."""
+        with self._transaction("IMMEDIATE") as conn:
+            history = _history_for_checks(conn, reservation)
+            result = check_reservation(history, reservation, _capacity_used(conn, reservation))
+            if result.ok and commit:
+                _insert_reservation(conn, reservation)
+            else:
+                conn.execute("ROLLBACK")
+            return result
+
+    def record_outcome(self, report: OutcomeReport) -> OutcomeRecorded | None:
+        """Attach an outcome once; ``unsubscribed`` also revokes the channel's consent."""
+        with self._transaction("IMMEDIATE") as conn:
+            found = _select_entry(conn, report.decision_id, report.action_id)
+            if found is None:
+                return None
+            contact_id, entry = found
+            if entry.has_outcome(report.outcome):
+                return OutcomeRecorded(contact_id, entry, duplicate=True)
+            entry = _add_outcome(conn, entry, Outcome(report.outcome, report.at, report.value))
+            revoked = None
+            if report.outcome == "unsubscribed":
+                revoked = _revoke_consent(conn, contact_id, entry.channel)
+            return OutcomeRecorded(contact_id, entry, duplicate=False, consent_revoked=revoked)
+
+    def put_contact(self, record: ContactRecord) -> ContactRecord:
+        """Replace the profile and consents."""
+        record = ContactRecord(record.contact_id, dict(record.profile), dict(record.consents))
+        with self._transaction("IMMEDIATE") as conn:
+            _upsert_contact(conn, record)
+        return record
+
+    def patch_contact(
+        self, contact_id: str, profile: Mapping[str, Any], consents: Mapping[str, bool]
+    ) -> ContactRecord:
+        """Merge top-level attributes and consents into the stored ones."""
+        with self._transaction("IMMEDIATE") as conn:
+            old = _select_contact(conn, contact_id) or ContactRecord(contact_id, {}, {})
+            record = ContactRecord(contact_id, {**old.profile, **profile}, {**old.consents, **consents})
+            _upsert_contact(conn, record)
+        return record
+
+    def delete_contact(self, contact_id: str) -> bool:
+        """Erase profile, consents and history; False if nothing was stored."""
+        with self._transaction("IMMEDIATE") as conn:
+            erased = conn.execute("DELETE FROM contacts WHERE contact_id = ?", (contact_id,)).rowcount
+            erased += conn.execute("DELETE FROM history WHERE contact_id = ?", (contact_id,)).rowcount
+        return erased > 0
+
+    # -- connections ---------------------------------------------------------
+
+    def ping(self) -> bool:
+        """True when the file can be opened and read."""
+        try:
+            self._connection().execute("SELECT 1").fetchone()
+        except (sqlite3.Error, OSError):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close the connections this process opened (other processes keep theirs)."""
+        pid = os.getpid()
+        with self._opened_lock:
+            mine = [o for o in self._opened if o.pid == pid]
+            self._opened = [o for o in self._opened if o.pid != pid]
+        for opened in mine:
+            opened.conn.close()
+        self._local = threading.local()
+
+    @contextmanager
+    def _transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed on success, rolled back on any exception.
+
+        The body may end the transaction itself (``ROLLBACK``) to discard it.
+        """
+        try:
+            conn = self._connection()
+            conn.execute(f"BEGIN {mode}")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite store {self.path!r}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use in this process."""
+        pid = os.getpid()
+        if getattr(self._local, "pid", None) != pid:
+            # A connection inherited through fork stays referenced in self._opened
+            # (never used, never closed here): closing it in the child could
+            # checkpoint or unlink the parent's WAL.
+            self._local.conn = self._open(pid)
+            self._local.pid = pid
+        return self._local.conn
+
+    def _open(self, pid: int) -> sqlite3.Connection:
+        if self._schema_pid != pid:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are begun explicitly, never implicitly.
+        # check_same_thread=False only so that close() may run on any thread.
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            _configure(conn, create_schema=self._schema_pid != pid)
+        except BaseException:
+            conn.close()
+            raise
+        self._schema_pid = pid
+        self._remember(_Opened(pid, threading.current_thread(), conn))
+        return conn
+
+    def _remember(self, opened: _Opened) -> None:
+        """Track a new connection; close this process's ones whose thread has ended."""
+        with self._opened_lock:
+            ended = [o for o in self._opened if o.pid == opened.pid and not o.thread.is_alive()]
+            self._opened = [o for o in self._opened if o not in ended] + [opened]
+        for old in ended:
+            old.conn.close()
+
+
+@dataclass(frozen=True, eq=False)
+class _Opened:
+    """A connection with the process and thread that opened (and alone use) it."""
+
+    pid: int
+    thread: threading.Thread
+    conn: sqlite3.Connection
+
+
+def _configure(conn: sqlite3.Connection, *, create_schema: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    _use_wal(conn)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if create_schema:
+        _create_schema(conn)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, retrying while another process switches it.
+
+    SQLite answers "database is locked" at once, without waiting for the busy
+    timeout, when two connections change the journal mode of a new file
+    together; once the file is in WAL mode the pragma no longer needs the lock.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SCHEMA:
+            conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# -- rows and values ---------------------------------------------------------
+
+
+def _select_contact(conn: sqlite3.Connection, contact_id: str) -> ContactRecord | None:
+    row = conn.execute(
+        "SELECT profile, consents FROM contacts WHERE contact_id = ?", (contact_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    return ContactRecord(contact_id, json.loads(row[0]), json.loads(row[1]))
+
+
+def _upsert_contact(conn: sqlite3.Connection, record: ContactRecord) -> None:
+    conn.execute(
+        "INSERT INTO contacts (contact_id, profile, consents, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (contact_id) DO UPDATE SET profile = excluded.profile, "
+        "consents = excluded.consents, updated_at = excluded.updated_at",
+        (record.contact_id, json.dumps(dict(record.profile)), json.dumps(dict(record.consents)), _now()),
+    )
+
+
+def _revoke_consent(conn: sqlite3.Connection, contact_id: str, channel: str) -> str:
+    old = _select_contact(conn, contact_id) or ContactRecord(contact_id, {}, {})
+    _upsert_contact(conn, ContactRecord(contact_id, old.profile, {**old.consents, channel: False}))
+    return channel
+
+
+def _select_history(
+    conn: sqlite3.Connection, contact_id: str, since_ts: float | None = None
+) -> tuple[HistoryEntry, ...]:
+    sql = f"SELECT {HISTORY_COLUMNS} FROM history WHERE contact_id = ?"
+    params: tuple[Any, ...] = (contact_id,)
+    if since_ts is not None:
+        sql, params = sql + " AND at_ts >= ?", (contact_id, since_ts)
+    rows = conn.execute(sql + " ORDER BY at_ts, rowid", params).fetchall()
+    return tuple(_entry(row) for row in rows)
+
+
+def _history_for_checks(conn: sqlite3.Connection, reservation: Reservation) -> tuple[HistoryEntry, ...]:
+    """Only the entries a window check can count: none before the earliest ``since``."""
+    if not reservation.checks:
+        return ()
+    since_ts = min(check.since.timestamp() for check in reservation.checks) - SINCE_MARGIN_S
+    return _select_history(conn, reservation.contact_id, since_ts)
+
+
+def _select_entry(
+    conn: sqlite3.Connection, decision_id: str, action_id: str
+) -> tuple[str, HistoryEntry] | None:
+    row = conn.execute(
+        f"SELECT contact_id, {HISTORY_COLUMNS} FROM history WHERE decision_id = ? AND action_id = ?",
+        (decision_id, action_id),
+    ).fetchone()
+    return None if row is None else (row[0], _entry(row[1:]))
+
+
+def _add_outcome(conn: sqlite3.Connection, entry: HistoryEntry, outcome: Outcome) -> HistoryEntry:
+    outcomes = entry.outcomes + (outcome,)
+    conn.execute(
+        "UPDATE history SET outcomes = ? WHERE decision_id = ? AND action_id = ?",
+        (_dump_outcomes(outcomes), entry.decision_id, entry.action_id),
+    )
+    return HistoryEntry(
+        entry.decision_id,
+        entry.action_id,
+        entry.program,
+        entry.kind,
+        entry.channel,
+        entry.at,
+        entry.placement,
+        outcomes,
+    )
+
+
+def _capacity_used(conn: sqlite3.Connection, reservation: Reservation) -> dict[str, int]:
+    keys = sorted({claim.key for claim in reservation.capacity})
+    if not keys:
+        return {}
+    marks = ", ".join("?" for _ in keys)
+    rows = conn.execute(f"SELECT key, used FROM capacity WHERE key IN ({marks})", keys)
+    return {key: used for key, used in rows}
+
+
+def _insert_reservation(conn: sqlite3.Connection, reservation: Reservation) -> None:
+    contact_id = reservation.contact_id
+    try:
+        conn.executemany(
+            "INSERT INTO history (contact_id, decision_id, action_id, program, kind, channel, "
+            "placement, at_ts, at, outcomes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(contact_id, *_entry_row(entry)) for entry in reservation.entries],
+        )
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateHistoryEntry(
+            f"contact {contact_id!r}: an entry of this reservation is already recorded "
+            "(same decision_id and action_id)"
+        ) from exc
+    conn.executemany(
+        "INSERT INTO capacity (key, used) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET used = used + 1",
+        [(claim.key,) for claim in reservation.capacity],
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO contacts (contact_id, updated_at) VALUES (?, ?)", (contact_id, _now())
+    )
+
+
+def _entry_row(entry: HistoryEntry) -> tuple[Any, ...]:
+    return (
+        entry.decision_id,
+        entry.action_id,
+        entry.program,
+        entry.kind,
+        entry.channel,
+        entry.placement,
+        _utc(entry.at).timestamp(),
+        _dump_time(entry.at),
+        _dump_outcomes(entry.outcomes),
+    )
+
+
+def _entry(row: tuple[Any, ...]) -> HistoryEntry:
+    decision_id, action_id, program, kind, channel, placement, at, outcomes = row
+    return HistoryEntry(
+        decision_id,
+        action_id,
+        program,
+        kind,
+        channel,
+        _load_time(at),
+        placement,
+        _load_outcomes(outcomes),
+    )
+
+
+def _dump_outcomes(outcomes: tuple[Outcome, ...]) -> str:
+    return json.dumps(
+        [{"outcome": o.outcome, "at": _dump_time(o.at), "value": o.value} for o in outcomes]
+    )
+
+
+def _load_outcomes(text: str) -> tuple[Outcome, ...]:
+    return tuple(
+        Outcome(item["outcome"], _load_time(item["at"]), item.get("value")) for item in json.loads(text)
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise NaiveTimestamp(
+            f"{moment.isoformat()} has no timezone; the store keeps UTC instants and cannot guess one"
+        )
+    return moment.astimezone(timezone.utc)
+
+
+def _dump_time(moment: datetime) -> str:
+    return _utc(moment).isoformat()
+
+
+def _load_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -1,0 +1,130 @@
+"""Caps hold under real concurrency: gunicorn workers, real HTTP, one SQLite file."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import PACKS, ROOT
+
+pytestmark = pytest.mark.slow
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+CLIENTS = 16
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """A real gunicorn with two workers, started for one test."""
+
+    def __init__(self, app: str, env: dict[str, str], log: Path, threads: int = 1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [str(GUNICORN), "--workers", "2", "--threads", str(threads),
+             "--bind", f"127.0.0.1:{self.port}", app],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: see {self.log.name}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise TimeoutError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    started: list[Gunicorn] = []
+
+    def start(app: str = "wsgi:app", threads: int = 1, **env: str) -> Gunicorn:
+        env.setdefault("NBA_PACK", str(PACKS / "cap.yaml"))
+        env.setdefault("NBA_STORE_URL", f"sqlite:///{tmp_path / 'nba.db'}")
+        server = Gunicorn(app, env, tmp_path / f"gunicorn-{len(started)}.log", threads)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def hammer(url: str, contact_id: str) -> list[requests.Response]:
+    """CLIENTS clients asking at once for the same contact on the same channel."""
+    barrier = threading.Barrier(CLIENTS)
+    body = {"contact_id": contact_id, "channel": "email",
+            "profile": {"consents": {"email": True}}}
+
+    def one(_: int) -> requests.Response:
+        with requests.Session() as session:
+            barrier.wait()
+            return session.post(f"{url}/v1/decisions", json=body, timeout=30)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return list(pool.map(one, range(CLIENTS)))
+
+
+def recorded(url: str, contact_id: str) -> int:
+    return len(requests.get(f"{url}/v1/contacts/{contact_id}/history", timeout=5)
+               .json()["entries"])
+
+
+@pytest.mark.parametrize("threads", [1, 8], ids=["sync-workers", "threaded-workers"])
+def test_sixteen_concurrent_clients_on_two_workers_record_exactly_the_cap(serve, threads):
+    server = serve(threads=threads)
+    answers = hammer(server.url, "c-hot")
+    assert [r.status_code for r in answers] == [200] * CLIENTS
+    served = [r.json()["actions"] for r in answers if r.json()["actions"]]
+    assert len(served) == 3
+    assert recorded(server.url, "c-hot") == 3
+
+
+def test_the_naive_read_then_write_variant_over_sends_under_the_same_load(serve, tmp_path):
+    server = serve("tests.naive_app:app", threads=8, NAIVE_DB=str(tmp_path / "naive.db"))
+    answers = hammer(server.url, "c-hot")
+    assert [r.status_code for r in answers] == [200] * CLIENTS
+    assert recorded(server.url, "c-hot") > 3  # the race the real store prevents
+
+
+def test_two_services_on_one_sqlite_file_share_the_cap(serve):
+    first, second = serve(), serve()
+    barrier = threading.Barrier(2 * 8)
+    body = {"contact_id": "c-two", "channel": "email", "profile": {"consents": {"email": True}}}
+
+    def one(url: str) -> int:
+        barrier.wait()
+        return requests.post(f"{url}/v1/decisions", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, [first.url, second.url] * 8))
+    assert codes == [200] * 16
+    assert recorded(first.url, "c-two") == 3
