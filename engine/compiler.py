@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import time
 from pathlib import Path as FilePath
 from typing import Any
@@ -20,6 +21,7 @@ from engine.facts import order_fact_rules
 from engine.loader import LocatedYAML, Path, read_yaml
 from engine.model import KINDS
 from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
+from engine.policies import checks_for
 from engine.policies_compiler import compile_policies, compile_tests
 from engine.timeutil import zone
 
@@ -59,6 +61,17 @@ def compile_pack(raw: bytes, filename: str) -> Plan:
     return _PackCompiler(doc).compile(digest, text)
 
 
+def _bind_policies(action: ActionPlan, policies, channels: dict[str, ChannelPlan]) -> ActionPlan:
+    """Attach, per channel, the rules that can apply and the checks worth running."""
+    pressure = {c: tuple(r for r in policies.pressure
+                         if action.marketing and r.applies_to(action.kind, c, action.program))
+                for c in action.channels}
+    suppress = {c: tuple(r for r in policies.suppress if r.covers(action, c))
+                for c in action.channels}
+    bound = replace(action, pressure_rules=pressure, suppress_rules=suppress)
+    return replace(bound, checks={c: checks_for(bound, channels[c]) for c in action.channels})
+
+
 class _PackCompiler(Checker):
     def __init__(self, doc: LocatedYAML):
         super().__init__(doc)
@@ -82,6 +95,7 @@ class _PackCompiler(Checker):
         facts = self.compile_facts(top.get("facts"))
         actions = self.compile_actions(top.get("actions"), tz)
         policies = compile_policies(self, top.get("policies"), tuple(self.channels), actions)
+        actions = tuple(_bind_policies(a, policies, self.channels) for a in actions)
         self.fact_readers.append((("policies", "arbitration"), policies.arbitration))
         self.check_fact_references(facts)
         tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids))

@@ -23,7 +23,7 @@ from engine.model import (
     WindowCheck,
 )
 from engine.plan import ActionPlan, Plan
-from engine.policies import CHECKS, DecisionContext, check_pressure
+from engine.policies import DecisionContext, check_pressure
 from engine.timeutil import zone
 from engine.vocabulary import Scope
 
@@ -51,17 +51,18 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     contact = contact_view(snapshot, request)
     tz_name = contact.get("timezone")
     tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
-    scope = Scope(contact, request.context, {}, HistoryView(snapshot.history, request.at),
-                  request.at, tz)
+    history = HistoryView(snapshot.history, request.at, snapshot.answered)
+    scope = Scope(contact, request.context, {}, history, request.at, tz)
     fired = derive_facts(plan.facts, scope)
-    ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full)
+    ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
+                          request.explain)
     excluded: list[Exclusion] = []
     survivors = []
     for action in plan.by_channel[request.channel]:
-        exclusion = _first_failing(action, ctx)
+        exclusion = _first_failing(action.checks[channel.name], action, ctx)
         if exclusion is None:
             survivors.append((_score(plan, action, ctx), action))
-        else:
+        elif request.explain:
             excluded.append(exclusion)
     survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
     chosen = _select(survivors, ctx, request, excluded)
@@ -73,8 +74,8 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     )
 
 
-def _first_failing(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
-    for check in CHECKS:
+def _first_failing(checks, action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    for check in checks:
         exclusion = check(action, ctx)
         if exclusion is not None:
             return exclusion
@@ -132,11 +133,8 @@ def _select(survivors, ctx: DecisionContext, request: DecisionRequest,
 
 
 def _hold_pressure(action: ActionPlan, ctx: DecisionContext, pending: dict[str, int]) -> None:
-    if not action.marketing:
-        return
-    for rule in ctx.plan.pressure:
-        if rule.applies_to(action.kind, ctx.channel.name, action.program):
-            pending[rule.id] = pending.get(rule.id, 0) + 1
+    for rule in action.pressure_rules[ctx.channel.name]:
+        pending[rule.id] = pending.get(rule.id, 0) + 1
 
 
 def _render(action: ActionPlan, ctx: DecisionContext) -> Any:
@@ -171,11 +169,10 @@ def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, dec
     entries = tuple(
         HistoryEntry(decision_id, a.id, a.program, a.kind, channel.name, request.at,
                      request.placement) for a in actions)
+    rules = {rule.id: rule for a in actions for rule in a.pressure_rules[channel.name]}
     checks = [WindowCheck(rule.id, "pressure", rule.window_start(ctx.now, ctx.tz), rule.limit,
                           kinds=rule.kinds, channels=rule.channels, programs=rule.programs)
-              for rule in plan.pressure
-              if any(a.marketing and rule.applies_to(a.kind, channel.name, a.program)
-                     for a in actions)]
+              for rule in rules.values()]
     checks += [WindowCheck(a.id, "repeat", ctx.now - a.repeat.within, a.repeat.max,
                            actions=frozenset({a.id})) for a in actions if a.repeat]
     capacity = ()

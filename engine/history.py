@@ -37,10 +37,12 @@ def _stamp(entry: HistoryEntry) -> float:
 class HistoryView:
     """Counts over one contact's history, cached for the length of a decision."""
 
-    __slots__ = ("entries", "now", "_cache")
+    __slots__ = ("entries", "answered", "now", "_cache")
 
-    def __init__(self, entries: Sequence[HistoryEntry], now: datetime):
+    def __init__(self, entries: Sequence[HistoryEntry], now: datetime,
+                 answered: Sequence[HistoryEntry] | None = None):
         self.entries = entries
+        self.answered = answered if answered is not None else [e for e in entries if e.outcomes]
         self.now = now
         self._cache: dict[tuple, object] = {}
 

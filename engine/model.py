@@ -67,6 +67,11 @@ class ContactSnapshot:
     consents: Mapping[str, bool] = field(default_factory=dict)
     history: tuple[HistoryEntry, ...] = ()
     known: bool = False
+    answered: tuple[HistoryEntry, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The entries that have outcomes, which suppression rules read.
+        object.__setattr__(self, "answered", tuple(e for e in self.history if e.outcomes))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from engine.expressions import Expression
 from engine.model import MARKETING_KINDS
@@ -52,6 +52,10 @@ class ActionPlan:
     group: str | None = None
     respect_opt_out: bool = False
     content: Mapping[str, Any] = field(default_factory=dict)
+    # Per channel, the policy rules that can apply to this action (filled by the compiler).
+    pressure_rules: Mapping[str, tuple[PressureRule, ...]] = field(default_factory=dict)
+    suppress_rules: Mapping[str, tuple[SuppressRule, ...]] = field(default_factory=dict)
+    checks: Mapping[str, tuple[Callable[..., Any], ...]] = field(default_factory=dict)
 
     @property
     def marketing(self) -> bool:

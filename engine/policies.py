@@ -7,7 +7,7 @@ and, where it can be computed, when the candidate becomes eligible again.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, Callable
 
 from engine.history import HistoryView
 from engine.model import Exclusion, HistoryEntry
@@ -20,8 +20,9 @@ class DecisionContext:
     """What the checks of one decision share, with per-decision caches."""
 
     def __init__(self, plan: Plan, scope: Scope, channel: ChannelPlan, placement: str | None,
-                 capacity_full: frozenset[str]):
+                 capacity_full: frozenset[str], explain: bool = True):
         self.plan = plan
+        self.explain = explain
         self.scope = scope
         self.channel = channel
         self.placement = placement
@@ -30,7 +31,7 @@ class DecisionContext:
         self.tz: tzinfo = scope.tz
         self.history: HistoryView = scope.history
         self._pressure: dict[str, list[HistoryEntry]] = {}
-        self._refusals: list[tuple[HistoryEntry, Any]] | None = None
+        self._outcomes: list[tuple[HistoryEntry, Any]] | None = None
 
     def pressure_entries(self, rule: PressureRule) -> list[HistoryEntry]:
         """Existing entries that count toward ``rule`` now, oldest first."""
@@ -44,42 +45,52 @@ class DecisionContext:
 
     def outcomes_after(self, earliest: datetime) -> list[tuple[HistoryEntry, Any]]:
         """(entry, outcome) pairs for every outcome recorded at or after ``earliest``."""
-        if self._refusals is None:
-            self._refusals = [(e, o) for e in self.history.entries for o in e.outcomes]
-        return [(e, o) for e, o in self._refusals if o.at >= earliest]
+        if self._outcomes is None:
+            self._outcomes = [(e, o) for e in self.history.answered for o in e.outcomes]
+        return [(e, o) for e, o in self._outcomes if o.at >= earliest]
 
 
-def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str, reason: str,
-             again: datetime | None = None) -> Exclusion:
-    return Exclusion(action.id, ctx.channel.name, policy, rule, reason, again)
+# What a check returns when the caller did not ask why (no reason is built).
+EXCLUDED = Exclusion("", "", "", "", "")
+
+
+def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str,
+             reason: Callable[[], str], again: Callable[[], datetime | None] | None = None
+             ) -> Exclusion:
+    """The exclusion, with its sentence and date built only when explaining."""
+    if not ctx.explain:
+        return EXCLUDED
+    return Exclusion(action.id, ctx.channel.name, policy, rule, reason(),
+                     again() if again else None)
 
 
 def check_eligibility(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
     if action.when is None or action.when.evaluate(ctx.scope):
         return None
     return _exclude(action, ctx, "eligibility", action.id,
-                    f"The contact does not meet the condition of {action.id}: "
-                    f"{action.when.source.strip()}.")
+                    lambda: f"The contact does not meet the condition of {action.id}: "
+                            f"{action.when.source.strip()}.")
 
 
 def check_validity(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
     if action.valid_from is not None and ctx.now < action.valid_from:
         return _exclude(action, ctx, "validity", action.id,
-                        f"{action.id} is not valid before {isoformat(action.valid_from)}.",
-                        action.valid_from)
+                        lambda: f"{action.id} is not valid before "
+                                f"{isoformat(action.valid_from)}.",
+                        lambda: action.valid_from)
     if action.valid_until is not None and ctx.now >= action.valid_until:
         return _exclude(action, ctx, "validity", action.id,
-                        f"{action.id} expired at {isoformat(action.valid_until)}.")
+                        lambda: f"{action.id} expired at {isoformat(action.valid_until)}.")
     return None
 
 
 def check_placement(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
     if not action.placements or ctx.placement in action.placements:
         return None
-    where = ", ".join(sorted(action.placements))
-    asked = f"placement {ctx.placement}" if ctx.placement else "no placement"
     return _exclude(action, ctx, "placement", action.id,
-                    f"{action.id} only fills {where}; the request is for {asked}.")
+                    lambda: f"{action.id} only fills {', '.join(sorted(action.placements))}; "
+                            f"the request is for "
+                            f"{f'placement {ctx.placement}' if ctx.placement else 'no placement'}.")
 
 
 def check_consent(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
@@ -91,10 +102,11 @@ def check_consent(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
             return None
         why = "has refused" if given is False else "has not agreed to"
         return _exclude(action, ctx, "consent", f"{name}.consent",
-                        f"The contact {why} marketing by {name}.")
+                        lambda: f"The contact {why} marketing by {name}.")
     if action.respect_opt_out and given is False:
         return _exclude(action, ctx, "consent", f"{name}.consent",
-                        f"The contact has opted out of {name}, and {action.id} respects opt-outs.")
+                        lambda: f"The contact has opted out of {name}, and {action.id} "
+                                "respects opt-outs.")
     return None
 
 
@@ -107,8 +119,9 @@ def check_quiet_hours(action: ActionPlan, ctx: DecisionContext) -> Exclusion | N
     if not _within(local.time(), start, end):
         return None
     return _exclude(action, ctx, "quiet_hours", f"{ctx.channel.name}.quiet_hours",
-                    f"It is {local:%H:%M} for the contact, inside the {ctx.channel.name} quiet "
-                    f"hours ({ctx.channel.quiet_hours_text}).", _quiet_end(local, end, ctx.tz))
+                    lambda: f"It is {local:%H:%M} for the contact, inside the "
+                            f"{ctx.channel.name} quiet hours ({ctx.channel.quiet_hours_text}).",
+                    lambda: _quiet_end(local, end, ctx.tz))
 
 
 def _within(now: time, start: time, end: time) -> bool:
@@ -128,25 +141,24 @@ def check_repeat(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
              if e.action_id == action.id and not e.failed]
     if len(shown) < rule.max:
         return None
-    again = shown[len(shown) - rule.max].at + rule.within
     return _exclude(action, ctx, "repeat", action.id,
-                    f"{action.id} was already presented {len(shown)} time(s) recently; "
-                    f"the pack allows {rule.text}.", again)
+                    lambda: f"{action.id} was already presented {len(shown)} time(s) "
+                            f"recently; the pack allows {rule.text}.",
+                    lambda: shown[len(shown) - rule.max].at + rule.within)
 
 
 def check_suppression(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
-    for rule in ctx.plan.suppress:
-        if not rule.covers(action, ctx.channel.name):
-            continue
+    for rule in action.suppress_rules[ctx.channel.name]:
         hits = [(e, o) for e, o in ctx.outcomes_after(ctx.now - rule.period)
                 if o.outcome in rule.after and _in_scope(rule.scope, e, action)]
         if hits:
             entry, outcome = max(hits, key=lambda hit: hit[1].at)
             return _exclude(action, ctx, "suppression", rule.id,
-                            f"The contact {outcome.outcome} {entry.action_id} on "
-                            f"{isoformat(outcome.at)[:10]}; {_scope_text(rule.scope, action)} "
-                            f"is suppressed for {rule.period.days} day(s).",
-                            outcome.at + rule.period)
+                            lambda: f"The contact {outcome.outcome} {entry.action_id} on "
+                                    f"{isoformat(outcome.at)[:10]}; "
+                                    f"{_scope_text(rule.scope, action)} is suppressed for "
+                                    f"{rule.period.days} day(s).",
+                            lambda: outcome.at + rule.period)
     return None
 
 
@@ -165,17 +177,13 @@ def _scope_text(scope: str, action: ActionPlan) -> str:
 
 def check_pressure(action: ActionPlan, ctx: DecisionContext,
                    pending: dict[str, int] | None = None) -> Exclusion | None:
-    if not action.marketing:
-        return None
-    channel = ctx.channel.name
-    for rule in ctx.plan.pressure:
-        if not rule.applies_to(action.kind, channel, action.program):
-            continue
+    for rule in action.pressure_rules[ctx.channel.name]:
         entries = ctx.pressure_entries(rule)
         extra = pending.get(rule.id, 0) if pending else 0
         if len(entries) + extra + 1 > rule.limit:
-            return _exclude(action, ctx, "pressure", rule.id, _pressure_reason(rule, entries, extra),
-                            _pressure_frees_at(rule, entries, extra, ctx.tz))
+            return _exclude(action, ctx, "pressure", rule.id,
+                            lambda: _pressure_reason(rule, entries, extra),
+                            lambda: _pressure_frees_at(rule, entries, extra, ctx.tz))
     return None
 
 
@@ -211,12 +219,36 @@ def check_capacity(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None
     channel = ctx.channel
     if channel.capacity_per_day is None or channel.name not in ctx.capacity_full:
         return None
-    local = ctx.now.astimezone(ctx.tz)
-    tomorrow = datetime(local.year, local.month, local.day, tzinfo=ctx.tz) + timedelta(days=1)
     return _exclude(action, ctx, "capacity", f"{channel.name}.capacity_per_day",
-                    f"The {channel.name} channel has used its capacity of "
-                    f"{channel.capacity_per_day} for today.", tomorrow)
+                    lambda: f"The {channel.name} channel has used its capacity of "
+                            f"{channel.capacity_per_day} for today.",
+                    lambda: _next_local_midnight(ctx.now, ctx.tz))
+
+
+def _next_local_midnight(now: datetime, tz: tzinfo) -> datetime:
+    local = now.astimezone(tz)
+    return datetime(local.year, local.month, local.day, tzinfo=tz) + timedelta(days=1)
 
 
 CHECKS = (check_eligibility, check_validity, check_placement, check_consent, check_quiet_hours,
           check_repeat, check_suppression, check_pressure, check_capacity)
+
+
+def checks_for(action: ActionPlan, channel: ChannelPlan) -> tuple[Callable, ...]:
+    """The checks that can exclude ``action`` on ``channel``, in policy order.
+
+    The others cannot fail for this pair (no condition, no dates, no rule that
+    applies...), so a decision does not call them.
+    """
+    relevant = {
+        check_eligibility: action.when is not None,
+        check_validity: action.valid_from is not None or action.valid_until is not None,
+        check_placement: bool(action.placements),
+        check_consent: action.marketing or action.respect_opt_out,
+        check_quiet_hours: action.marketing and channel.quiet_hours is not None,
+        check_repeat: action.repeat is not None,
+        check_suppression: bool(action.suppress_rules.get(channel.name)),
+        check_pressure: bool(action.pressure_rules.get(channel.name)),
+        check_capacity: channel.capacity_per_day is not None,
+    }
+    return tuple(check for check in CHECKS if relevant[check])

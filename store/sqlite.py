@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -66,7 +66,8 @@ SCHEMA = (
         key TEXT PRIMARY KEY,
         used INTEGER NOT NULL DEFAULT 0)""",
 )
-HISTORY_COLUMNS = "decision_id, action_id, program, kind, channel, placement, at, outcomes"
+# In the order of HistoryEntry fields.
+HISTORY_COLUMNS = "decision_id, action_id, program, kind, channel, at, placement, outcomes"
 
 
 class SQLiteStore:
@@ -339,16 +340,7 @@ def _add_outcome(conn: sqlite3.Connection, entry: HistoryEntry, outcome: Outcome
         "UPDATE history SET outcomes = ? WHERE decision_id = ? AND action_id = ?",
         (_dump_outcomes(outcomes), entry.decision_id, entry.action_id),
     )
-    return HistoryEntry(
-        entry.decision_id,
-        entry.action_id,
-        entry.program,
-        entry.kind,
-        entry.channel,
-        entry.at,
-        entry.placement,
-        outcomes,
-    )
+    return replace(entry, outcomes=outcomes)
 
 
 def _capacity_used(conn: sqlite3.Connection, reservation: Reservation) -> dict[str, int]:
@@ -364,8 +356,8 @@ def _insert_reservation(conn: sqlite3.Connection, reservation: Reservation) -> N
     contact_id = reservation.contact_id
     try:
         conn.executemany(
-            "INSERT INTO history (contact_id, decision_id, action_id, program, kind, channel, "
-            "placement, at_ts, at, outcomes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO history (contact_id, {HISTORY_COLUMNS}, at_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(contact_id, *_entry_row(entry)) for entry in reservation.entries],
         )
     except sqlite3.IntegrityError as exc:
@@ -383,31 +375,16 @@ def _insert_reservation(conn: sqlite3.Connection, reservation: Reservation) -> N
 
 
 def _entry_row(entry: HistoryEntry) -> tuple[Any, ...]:
-    return (
-        entry.decision_id,
-        entry.action_id,
-        entry.program,
-        entry.kind,
-        entry.channel,
-        entry.placement,
-        _utc(entry.at).timestamp(),
-        _dump_time(entry.at),
-        _dump_outcomes(entry.outcomes),
-    )
+    """The history columns after contact_id, in HISTORY_COLUMNS order, then at_ts."""
+    head = (entry.decision_id, entry.action_id, entry.program, entry.kind, entry.channel)
+    tail = (entry.placement, _dump_outcomes(entry.outcomes), _utc(entry.at).timestamp())
+    return (*head, _dump_time(entry.at), *tail)
 
 
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
-    decision_id, action_id, program, kind, channel, placement, at, outcomes = row
-    return HistoryEntry(
-        decision_id,
-        action_id,
-        program,
-        kind,
-        channel,
-        _load_time(at),
-        placement,
-        _load_outcomes(outcomes),
-    )
+    """A HistoryEntry from the HISTORY_COLUMNS of one row."""
+    *head, at, placement, outcomes = row
+    return HistoryEntry(*head, _load_time(at), placement, _load_outcomes(outcomes))
 
 
 def _dump_outcomes(outcomes: tuple[Outcome, ...]) -> str:

@@ -9,6 +9,8 @@ must over-send, so that the suite is shown able to catch a race.
 from __future__ import annotations
 
 import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -397,11 +399,29 @@ def test_an_unsupported_store_url_is_a_configuration_error_naming_what_works(url
     assert "redis:// is planned but not available yet" in message
 
 
-# -- real concurrent processes on one SQLite file ----------------------------------
+# -- concurrent threads on one store ------------------------------------------------
 
 WORKERS = 8
 ATTEMPTS = 10
 CAP = 3
+
+
+def test_threads_sharing_one_store_never_exceed_the_cap(store):
+    barrier = threading.Barrier(WORKERS)
+
+    def attempt(worker: int) -> int:
+        barrier.wait(timeout=30)
+        return sum(
+            reserve(store, "contested", entry(f"t{worker}-a{n}"), checks=[weekly(CAP)]).ok
+            for n in range(ATTEMPTS)
+        )
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        granted = sum(pool.map(attempt, range(WORKERS)))
+    assert granted == len(store.history("contested")) == CAP
+
+
+# -- real concurrent processes on one SQLite file ----------------------------------
 
 
 def _atomic_worker(path: str, contact_id: str, worker: int, barrier, results) -> None:
@@ -459,17 +479,25 @@ def _race(worker, path: str, contact_id: str) -> int:
     return sum(detail for _, detail in answers)
 
 
+def _recorded(path: str, contact_id: str) -> int:
+    store = SQLiteStore(path)
+    try:
+        return len(store.history(contact_id))
+    finally:
+        store.close()
+
+
 def test_processes_racing_on_one_sqlite_file_never_exceed_the_cap(tmp_path):
     path = str(tmp_path / "race.db")
     granted = _race(_atomic_worker, path, "contested")
     assert granted == CAP
-    assert len(SQLiteStore(path).history("contested")) == CAP
+    assert _recorded(path, "contested") == CAP
 
 
 def test_the_race_is_real_a_naive_check_then_write_over_sends(tmp_path):
     path = str(tmp_path / "naive.db")
     granted = _race(_naive_worker, path, "contested")
-    recorded = len(SQLiteStore(path).history("contested"))
+    recorded = _recorded(path, "contested")
     assert recorded == granted
     assert recorded > CAP, "the naive control did not over-send: this test cannot see a race"
 
