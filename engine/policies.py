@@ -152,14 +152,17 @@ def check_suppression(action: ActionPlan, ctx: DecisionContext) -> Exclusion | N
         hits = [(e, o) for e, o in ctx.outcomes_after(ctx.now - rule.period)
                 if o.outcome in rule.after and _in_scope(rule.scope, e, action)]
         if hits:
-            entry, outcome = max(hits, key=lambda hit: hit[1].at)
-            return _exclude(action, ctx, "suppression", rule.id,
-                            lambda: f"The contact {outcome.outcome} {entry.action_id} on "
-                                    f"{isoformat(outcome.at)[:10]}; "
-                                    f"{_scope_text(rule.scope, action)} is suppressed for "
-                                    f"{rule.period.days} day(s).",
-                            lambda: outcome.at + rule.period)
+            return _suppressed(action, ctx, rule, max(hits, key=lambda hit: hit[1].at))
     return None
+
+
+def _suppressed(action: ActionPlan, ctx: DecisionContext, rule, hit) -> Exclusion:
+    entry, outcome = hit
+    return _exclude(action, ctx, "suppression", rule.id,
+                    lambda: f"The contact {outcome.outcome} {entry.action_id} on "
+                            f"{isoformat(outcome.at)[:10]}; {_scope_text(rule.scope, action)} "
+                            f"is suppressed for {rule.period.days} day(s).",
+                    lambda: outcome.at + rule.period)
 
 
 def _in_scope(scope: str, entry: HistoryEntry, action: ActionPlan) -> bool:
@@ -181,10 +184,15 @@ def check_pressure(action: ActionPlan, ctx: DecisionContext,
         entries = ctx.pressure_entries(rule)
         extra = pending.get(rule.id, 0) if pending else 0
         if len(entries) + extra + 1 > rule.limit:
-            return _exclude(action, ctx, "pressure", rule.id,
-                            lambda: _pressure_reason(rule, entries, extra),
-                            lambda: _pressure_frees_at(rule, entries, extra, ctx.tz))
+            return _over_pressure(action, ctx, rule, entries, extra)
     return None
+
+
+def _over_pressure(action: ActionPlan, ctx: DecisionContext, rule: PressureRule,
+                   entries: list[HistoryEntry], extra: int) -> Exclusion:
+    return _exclude(action, ctx, "pressure", rule.id,
+                    lambda: _pressure_reason(rule, entries, extra),
+                    lambda: _pressure_frees_at(rule, entries, extra, ctx.tz))
 
 
 def _pressure_reason(rule: PressureRule, entries: list[HistoryEntry], extra: int) -> str:
