@@ -47,7 +47,7 @@ class Gunicorn:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         raise TimeoutError("gunicorn did not become ready")
 
@@ -128,3 +128,18 @@ def test_two_services_on_one_sqlite_file_share_the_cap(serve):
         codes = list(pool.map(one, [first.url, second.url] * 8))
     assert codes == [200] * 16
     assert recorded(first.url, "c-two") == 3
+
+
+def test_gunicorn_refuses_to_start_on_an_invalid_pack_and_says_why(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((PACKS / "cap.yaml").read_text().replace("max: 3", "max: three"))
+    server = Gunicorn("wsgi:app", {"NBA_PACK": str(bad),
+                                   "NBA_STORE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+                      tmp_path / "refused.log")
+    try:
+        with pytest.raises(RuntimeError, match="gunicorn exited"):
+            server.wait_ready()
+    finally:
+        server.stop()
+    log = (tmp_path / "refused.log").read_text()
+    assert "cannot start" in log and "policies.pressure[0].max" in log
