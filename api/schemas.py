@@ -1,7 +1,7 @@
 """Marshmallow schemas for every request and response of the API."""
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -32,8 +32,16 @@ def _identifier(**kwargs) -> fields.String:
     return fields.String(validate=validate.Length(1, MAX_ID), **kwargs)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
+
+
 def _when(**kwargs) -> fields.AwareDateTime:
-    return fields.AwareDateTime(default_timezone=timezone.utc, **kwargs)
+    """An ISO-8601 time (UTC when no offset is given), within a sane range."""
+    return fields.AwareDateTime(
+        default_timezone=timezone.utc,
+        validate=validate.Range(EARLIEST, LATEST, error="Must be between 1970 and 2999."),
+        **kwargs)
 
 
 class Strict(Schema):

@@ -112,6 +112,8 @@ def test_erasing_a_contact_erases_its_history_too(client):
     (b'{"contact_id": "c1", "channel": "email", "limit": "2"}', 422, "invalid_request"),
     (b'{"contact_id": "c1", "channel": "email", "explain": "yes"}', 422, "invalid_request"),
     (b'{"contact_id": "c1", "channel": "email", "at": "yesterday"}', 422, "invalid_request"),
+    (b'{"contact_id": "c1", "channel": "email", "at": "0001-01-01T00:00:00Z"}', 422,
+     "invalid_request"),
     (b'{"contact_id": "c1", "channel": "email", "context": []}', 422, "invalid_request"),
     (b'{"contact_id": "c1", "channel": "email", "surprise": 1}', 422, "invalid_request"),
     (b'{"contact_id": "c1", "channel": "fax"}', 422, "unknown_channel"),
