@@ -59,11 +59,14 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     excluded: list[Exclusion] = []
     survivors = []
     for action in plan.by_channel[request.channel]:
-        exclusion = _first_failing(action.checks[channel.name], action, ctx)
-        if exclusion is None:
+        for check in action.checks[channel.name]:
+            exclusion = check(action, ctx)
+            if exclusion is not None:
+                if request.explain:
+                    excluded.append(exclusion)
+                break
+        else:
             survivors.append((_score(plan, action, ctx), action))
-        elif request.explain:
-            excluded.append(exclusion)
     survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
     chosen = _select(survivors, ctx, request, excluded)
     return Decision(
@@ -72,14 +75,6 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
         facts=dict(scope.facts), fired=tuple(fired),
         reservation=_reservation(plan, ctx, request, decision_id, chosen),
     )
-
-
-def _first_failing(checks, action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
-    for check in checks:
-        exclusion = check(action, ctx)
-        if exclusion is not None:
-            return exclusion
-    return None
 
 
 def _number(value: object) -> float:

@@ -181,6 +181,11 @@ class _Builder:
 
     def _BoolOp(self, node: ast.BoolOp) -> Evaluator:
         parts = tuple(self.build(v) for v in node.values)
+        if len(parts) == 2:
+            first, second = parts
+            if isinstance(node.op, ast.And):
+                return lambda scope: bool(first(scope) and second(scope))
+            return lambda scope: bool(first(scope) or second(scope))
         if isinstance(node.op, ast.And):
             return lambda scope: all(p(scope) for p in parts)
         return lambda scope: any(p(scope) for p in parts)
