@@ -23,6 +23,7 @@ from engine.model import KINDS
 from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
 from engine.policies import checks_for
 from engine.policies_compiler import compile_policies, compile_tests
+from engine.scoring import arbitration_score
 from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024
@@ -72,6 +73,15 @@ def _bind_policies(action: ActionPlan, policies, channels: dict[str, ChannelPlan
     return replace(bound, checks={c: checks_for(bound, channels[c]) for c in action.channels})
 
 
+def _fix_scores(action: ActionPlan, policies, channels: dict[str, ChannelPlan]) -> ActionPlan:
+    """Compute ahead the scores that depend on nothing about the contact."""
+    if policies.arbitration.reads_scope or not isinstance(action.propensity, float):
+        return action
+    return replace(action, fixed_scores={
+        c: arbitration_score(policies.arbitration, action.propensity, action, channels[c].cost)
+        for c in action.channels})
+
+
 class _PackCompiler(Checker):
     def __init__(self, doc: LocatedYAML):
         super().__init__(doc)
@@ -95,7 +105,8 @@ class _PackCompiler(Checker):
         facts = self.compile_facts(top.get("facts"))
         actions = self.compile_actions(top.get("actions"), tz)
         policies = compile_policies(self, top.get("policies"), tuple(self.channels), actions)
-        actions = tuple(_bind_policies(a, policies, self.channels) for a in actions)
+        actions = tuple(_fix_scores(_bind_policies(a, policies, self.channels), policies,
+                                    self.channels) for a in actions)
         self.fact_readers.append((("policies", "arbitration"), policies.arbitration))
         self.check_fact_references(facts)
         tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids))
@@ -108,6 +119,8 @@ class _PackCompiler(Checker):
             pressure=policies.pressure, suppress=policies.suppress,
             arbitration=policies.arbitration, tests=tests, source=text,
             by_id={a.id: a for a in actions},
+            candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
+                        for c in self.channels},
         )
 
     def version(self, value: Any) -> str | None:

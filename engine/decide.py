@@ -24,10 +24,9 @@ from engine.model import (
 )
 from engine.plan import ActionPlan, Plan
 from engine.policies import DecisionContext, check_pressure
+from engine.scoring import arbitration_score, as_number
 from engine.timeutil import zone
 from engine.vocabulary import Scope
-
-_NUMBER = (int, float)
 
 
 def contact_view(snapshot: ContactSnapshot, request: DecisionRequest) -> dict[str, Any]:
@@ -51,15 +50,15 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     contact = contact_view(snapshot, request)
     tz_name = contact.get("timezone")
     tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
-    history = HistoryView(snapshot.history, request.at, snapshot.answered)
+    history = HistoryView(snapshot.history, request.at, snapshot.outcome_log)
     scope = Scope(contact, request.context, {}, history, request.at, tz)
     fired = derive_facts(plan.facts, scope)
     ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
                           request.explain)
     excluded: list[Exclusion] = []
     survivors = []
-    for action in plan.by_channel[request.channel]:
-        for check in action.checks[channel.name]:
+    for action, checks in plan.candidates[request.channel]:
+        for check in checks:
             exclusion = check(action, ctx)
             if exclusion is not None:
                 if request.explain:
@@ -77,21 +76,16 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     )
 
 
-def _number(value: object) -> float:
-    return float(value) if type(value) in _NUMBER else 0.0
-
-
 def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float, float]:
     """(score, propensity) of a candidate under the pack's arbitration formula."""
+    fixed = action.fixed_scores.get(ctx.channel.name)
+    if fixed is not None:
+        return fixed, action.propensity  # type: ignore[return-value]
     propensity = action.propensity
     if not isinstance(propensity, float):
-        propensity = _number(propensity.evaluate(ctx.scope))
-    names = ctx.scope.names
-    names["propensity"] = propensity
-    names["value"] = action.value
-    names["priority"] = action.priority
-    names["cost"] = ctx.channel.cost
-    return _number(plan.arbitration.evaluate(ctx.scope)), propensity
+        propensity = as_number(propensity.evaluate(ctx.scope))
+    return arbitration_score(plan.arbitration, propensity, action, ctx.channel.cost,
+                             ctx.scope), propensity
 
 
 def _select(survivors, ctx: DecisionContext, request: DecisionRequest,

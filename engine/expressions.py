@@ -31,6 +31,9 @@ class Expression:
     source: str
     evaluate: Evaluator
     facts_read: frozenset[str]
+    # False when the value depends only on literals and the extra names
+    # (no contact, context, facts, history or clock): it can be computed ahead.
+    reads_scope: bool = True
 
 
 def compile_expression(source: object, names: tuple[str, ...] = ()) -> Expression:
@@ -43,7 +46,8 @@ def compile_expression(source: object, names: tuple[str, ...] = ()) -> Expressio
     except SyntaxError as exc:
         raise ExpressionSyntaxError(f"not a valid expression: {exc.msg}", exc.offset) from exc
     builder = _Builder(frozenset(names))
-    return Expression(text, builder.build(tree.body), frozenset(builder.facts_read))
+    evaluate = builder.build(tree.body)
+    return Expression(text, evaluate, frozenset(builder.facts_read), builder.reads_scope)
 
 
 # --- value semantics -------------------------------------------------------
@@ -124,6 +128,7 @@ class _Builder:
     def __init__(self, names: frozenset[str]):
         self.names = names
         self.facts_read: set[str] = set()
+        self.reads_scope = False
 
     def fail(self, node: ast.AST, message: str) -> ExpressionSyntaxError:
         return ExpressionSyntaxError(message, getattr(node, "col_offset", -1) + 1)
@@ -155,6 +160,7 @@ class _Builder:
 
     def _Attribute(self, node: ast.Attribute) -> Evaluator:
         root, path = self.path_of(node)
+        self.reads_scope = True
         if any(part.startswith("_") for part in path):
             raise self.fail(node, "attribute names cannot start with an underscore")
         if root == "facts":
@@ -230,6 +236,7 @@ class _Builder:
         return self.function_call(node, FUNCTIONS[node.func.id])
 
     def function_call(self, node: ast.Call, function) -> Evaluator:
+        self.reads_scope = True  # functions may read the decision time
         if node.keywords:
             raise self.fail(node, f"{function.name}() takes no keyword arguments")
         count = len(node.args)
@@ -252,6 +259,7 @@ class _Builder:
             raise self.fail(node, f"history.{method}() takes keyword arguments only, "
                                   "like history.count(channel=\"email\", within=\"7d\")")
         flt = self.history_filter(node, method)
+        self.reads_scope = True
         if method == "count":
             return lambda scope: scope.history.count(flt)
         return lambda scope: scope.history.last(flt)
@@ -275,10 +283,24 @@ class _Builder:
 
 
 def _single_comparison(test, left: Evaluator, right: Evaluator, right_node: ast.AST) -> Evaluator:
+    if test in (_contains, _not_contains) and _text_list(right_node):
+        return _membership(left, frozenset(e.value for e in right_node.elts), test is _contains)
     if isinstance(right_node, ast.Constant) and type(right_node.value) in _NUMBER \
             and test in (_COMPARE[ast.Gt], _COMPARE[ast.GtE], _COMPARE[ast.Lt], _COMPARE[ast.LtE]):
         return _numeric_comparison(test, left, right_node.value)
     return lambda scope: test(left(scope), right(scope))
+
+
+def _text_list(node: ast.AST) -> bool:
+    return isinstance(node, (ast.List, ast.Tuple)) and all(
+        isinstance(e, ast.Constant) and type(e.value) is str for e in node.elts)
+
+
+def _membership(left: Evaluator, texts: frozenset[str], inside: bool) -> Evaluator:
+    # ``x in ["a", "b"]``: a set lookup; only texts can match texts.
+    if inside:
+        return lambda scope: (value := left(scope)).__class__ is str and value in texts
+    return lambda scope: (value := left(scope)).__class__ is str and value not in texts
 
 
 def _numeric_comparison(test, left: Evaluator, bound: float) -> Evaluator:

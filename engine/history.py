@@ -4,7 +4,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Any, Sequence
 
 from engine.model import HistoryEntry
 
@@ -34,17 +34,26 @@ def _stamp(entry: HistoryEntry) -> float:
     return entry.ts
 
 
+def _first(item: tuple) -> float:
+    return item[0]
+
+
 class HistoryView:
     """Counts over one contact's history, cached for the length of a decision."""
 
-    __slots__ = ("entries", "answered", "now", "_cache")
+    __slots__ = ("entries", "outcome_log", "now", "_cache")
 
     def __init__(self, entries: Sequence[HistoryEntry], now: datetime,
-                 answered: Sequence[HistoryEntry] | None = None):
+                 outcome_log: Sequence[tuple[float, Any, HistoryEntry]] = ()):
         self.entries = entries
-        self.answered = answered if answered is not None else [e for e in entries if e.outcomes]
+        self.outcome_log = outcome_log
         self.now = now
         self._cache: dict[tuple, object] = {}
+
+    def outcomes_since(self, moment: datetime) -> Sequence[tuple[float, Any, HistoryEntry]]:
+        """(time, outcome, entry) for every outcome recorded at or after ``moment``."""
+        log = self.outcome_log
+        return log[bisect_left(log, moment.timestamp(), key=_first):]
 
     def since(self, moment: datetime) -> Sequence[HistoryEntry]:
         """Entries recorded at or after ``moment`` (later ones included)."""

@@ -67,11 +67,14 @@ class ContactSnapshot:
     consents: Mapping[str, bool] = field(default_factory=dict)
     history: tuple[HistoryEntry, ...] = ()
     known: bool = False
-    answered: tuple[HistoryEntry, ...] = field(init=False, repr=False, compare=False)
+    outcome_log: tuple[tuple[float, Outcome, HistoryEntry], ...] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # The entries that have outcomes, which suppression rules read.
-        object.__setattr__(self, "answered", tuple(e for e in self.history if e.outcomes))
+        # Every outcome with its entry, oldest first: what suppression rules read.
+        log = sorted(((o.at.timestamp(), o, e) for e in self.history if e.outcomes
+                      for o in e.outcomes), key=lambda item: item[0])
+        object.__setattr__(self, "outcome_log", tuple(log))
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class ActionPlan:
     pressure_rules: Mapping[str, tuple[PressureRule, ...]] = field(default_factory=dict)
     suppress_rules: Mapping[str, tuple[SuppressRule, ...]] = field(default_factory=dict)
     checks: Mapping[str, tuple[Callable[..., Any], ...]] = field(default_factory=dict)
+    # Per channel, the score when it depends on nothing about the contact.
+    fixed_scores: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def marketing(self) -> bool:
@@ -154,6 +156,9 @@ class Plan:
     tests: tuple[PackTest, ...]
     source: str
     by_id: Mapping[str, ActionPlan] = field(default_factory=dict)
+    # Per channel, each action offering it with the checks worth running there.
+    candidates: Mapping[str, tuple[tuple[ActionPlan, tuple[Callable[..., Any], ...]], ...]] = \
+        field(default_factory=dict)
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from engine.history import HistoryView
 from engine.model import Exclusion, HistoryEntry
-from engine.plan import ActionPlan, ChannelPlan, Plan, PressureRule
+from engine.plan import ActionPlan, ChannelPlan, Plan, PressureRule, SuppressRule
 from engine.timeutil import isoformat
 from engine.vocabulary import Scope
 
@@ -31,7 +31,7 @@ class DecisionContext:
         self.tz: tzinfo = scope.tz
         self.history: HistoryView = scope.history
         self._pressure: dict[str, list[HistoryEntry]] = {}
-        self._outcomes: list[tuple[HistoryEntry, Any]] | None = None
+        self._suppressions: dict[str, dict[str | None, tuple[HistoryEntry, Any]]] = {}
 
     def pressure_entries(self, rule: PressureRule) -> list[HistoryEntry]:
         """Existing entries that count toward ``rule`` now, oldest first."""
@@ -43,11 +43,23 @@ class DecisionContext:
             self._pressure[rule.id] = found
         return found
 
-    def outcomes_after(self, earliest: datetime) -> list[tuple[HistoryEntry, Any]]:
-        """(entry, outcome) pairs for every outcome recorded at or after ``earliest``."""
-        if self._outcomes is None:
-            self._outcomes = [(e, o) for e in self.history.answered for o in e.outcomes]
-        return [(e, o) for e, o in self._outcomes if o.at >= earliest]
+    def suppressions(self, rule: SuppressRule) -> dict[str | None, tuple[HistoryEntry, Any]]:
+        """The latest triggering (entry, outcome) of ``rule`` in its period, keyed by
+        what it suppresses: the action id, the program, or None for everything."""
+        found = self._suppressions.get(rule.id)
+        if found is None:
+            found = {}
+            for _, outcome, entry in self.history.outcomes_since(self.now - rule.period):
+                if outcome.outcome in rule.after:
+                    found[_suppression_key(rule.scope, entry)] = (entry, outcome)
+            self._suppressions[rule.id] = found
+        return found
+
+
+def _suppression_key(scope: str, entry: HistoryEntry) -> str | None:
+    if scope == "action":
+        return entry.action_id
+    return entry.program if scope == "program" else None
 
 
 # What a check returns when the caller did not ask why (no reason is built).
@@ -149,10 +161,11 @@ def check_repeat(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
 
 def check_suppression(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
     for rule in action.suppress_rules[ctx.channel.name]:
-        hits = [(e, o) for e, o in ctx.outcomes_after(ctx.now - rule.period)
-                if o.outcome in rule.after and _in_scope(rule.scope, e, action)]
-        if hits:
-            return _suppressed(action, ctx, rule, max(hits, key=lambda hit: hit[1].at))
+        key = action.id if rule.scope == "action" else (
+            action.program if rule.scope == "program" else None)
+        hit = ctx.suppressions(rule).get(key)
+        if hit is not None:
+            return _suppressed(action, ctx, rule, hit)
     return None
 
 
@@ -163,14 +176,6 @@ def _suppressed(action: ActionPlan, ctx: DecisionContext, rule, hit) -> Exclusio
                             f"{isoformat(outcome.at)[:10]}; {_scope_text(rule.scope, action)} "
                             f"is suppressed for {rule.period.days} day(s).",
                     lambda: outcome.at + rule.period)
-
-
-def _in_scope(scope: str, entry: HistoryEntry, action: ActionPlan) -> bool:
-    if scope == "action":
-        return entry.action_id == action.id
-    if scope == "program":
-        return entry.program == action.program
-    return True
 
 
 def _scope_text(scope: str, action: ActionPlan) -> str:
