@@ -256,7 +256,7 @@ def checks_for(action: ActionPlan, channel: ChannelPlan) -> tuple[Callable, ...]
     relevant = {
         check_eligibility: action.when is not None,
         check_validity: action.valid_from is not None or action.valid_until is not None,
-        check_placement: bool(action.placements),
+        check_placement: bool(action.placements) and channel.inbound,
         check_consent: action.marketing or action.respect_opt_out,
         check_quiet_hours: action.marketing and channel.quiet_hours is not None,
         check_repeat: action.repeat is not None,
