@@ -50,7 +50,7 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     contact = contact_view(snapshot, request)
     tz_name = contact.get("timezone")
     tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
-    history = HistoryView(snapshot.history, request.at, snapshot.outcome_log)
+    history = HistoryView(snapshot.history, request.at, snapshot.outcome_log, snapshot.stamps)
     scope = Scope(contact, request.context, {}, history, request.at, tz)
     fired = derive_facts(plan.facts, scope)
     ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,

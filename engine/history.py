@@ -30,10 +30,6 @@ class HistoryFilter:
         )
 
 
-def _stamp(entry: HistoryEntry) -> float:
-    return entry.ts
-
-
 def _first(item: tuple) -> float:
     return item[0]
 
@@ -41,14 +37,17 @@ def _first(item: tuple) -> float:
 class HistoryView:
     """Counts over one contact's history, cached for the length of a decision."""
 
-    __slots__ = ("entries", "outcome_log", "now", "_cache")
+    __slots__ = ("entries", "outcome_log", "now", "stamps", "_cache", "_since")
 
     def __init__(self, entries: Sequence[HistoryEntry], now: datetime,
-                 outcome_log: Sequence[tuple[float, Any, HistoryEntry]] = ()):
+                 outcome_log: Sequence[tuple[float, Any, HistoryEntry]] = (),
+                 stamps: Sequence[float] | None = None):
         self.entries = entries
         self.outcome_log = outcome_log
         self.now = now
+        self.stamps = stamps if stamps is not None else [e.ts for e in entries]
         self._cache: dict[tuple, object] = {}
+        self._since: dict[float, Sequence[HistoryEntry]] = {}
 
     def outcomes_since(self, moment: datetime) -> Sequence[tuple[float, Any, HistoryEntry]]:
         """(time, outcome, entry) for every outcome recorded at or after ``moment``."""
@@ -57,7 +56,11 @@ class HistoryView:
 
     def since(self, moment: datetime) -> Sequence[HistoryEntry]:
         """Entries recorded at or after ``moment`` (later ones included)."""
-        return self.entries[bisect_left(self.entries, moment.timestamp(), key=_stamp):]
+        stamp = moment.timestamp()
+        found = self._since.get(stamp)
+        if found is None:
+            found = self._since[stamp] = self.entries[bisect_left(self.stamps, stamp):]
+        return found
 
     def count(self, flt: HistoryFilter) -> int:
         key = ("count", flt)

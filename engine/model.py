@@ -69,8 +69,11 @@ class ContactSnapshot:
     known: bool = False
     outcome_log: tuple[tuple[float, Outcome, HistoryEntry], ...] = field(
         init=False, repr=False, compare=False)
+    stamps: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Entry times as epoch seconds, for windows found by bisection.
+        object.__setattr__(self, "stamps", tuple(e.ts for e in self.history))
         # Every outcome with its entry, oldest first: what suppression rules read.
         log = sorted(((o.at.timestamp(), o, e) for e in self.history if e.outcomes
                       for o in e.outcomes), key=lambda item: item[0])

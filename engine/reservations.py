@@ -18,7 +18,12 @@ def check_reservation(
     capacity_used: Mapping[str, int],
 ) -> ReservationResult:
     """Which window checks and capacity claims ``reservation`` would break."""
-    live = [e for e in history if not e.failed]
+    earliest = min((check.since for check in reservation.checks), default=None)
+    if earliest is None:
+        live: list[HistoryEntry] = []
+    else:
+        floor = earliest.timestamp()
+        live = [e for e in history if e.ts >= floor and not e.failed]
     failed_checks = tuple(
         check.rule
         for check in reservation.checks
