@@ -81,7 +81,7 @@ def _facts(rng: random.Random) -> list[str]:
             f'contact.segment == "s{index % 4}"',
             f"days_since(contact.last_order_at) > {rng.randint(20, 200)}",
             f'history.count(channel="email", within="30d") >= {rng.randint(1, 4)}',
-            f'contact.city in ["paris", "lyon", "lille", "nantes"]',
+            'contact.city in ["paris", "lyon", "lille", "nantes"]',
         ])
         if index >= 5:
             condition += f" and facts.f{index - 5}" if rng.random() < 0.5 \
