@@ -119,6 +119,7 @@ class _PackCompiler(Checker):
             pressure=policies.pressure, suppress=policies.suppress,
             arbitration=policies.arbitration, tests=tests, source=text,
             by_id={a.id: a for a in actions},
+            longest_repeat=max((a.repeat.within for a in actions if a.repeat), default=None),
             candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
                         for c in self.channels},
         )

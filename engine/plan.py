@@ -156,6 +156,7 @@ class Plan:
     tests: tuple[PackTest, ...]
     source: str
     by_id: Mapping[str, ActionPlan] = field(default_factory=dict)
+    longest_repeat: timedelta | None = None
     # Per channel, each action offering it with the checks worth running there.
     candidates: Mapping[str, tuple[tuple[ActionPlan, tuple[Callable[..., Any], ...]], ...]] = \
         field(default_factory=dict)

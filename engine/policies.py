@@ -32,6 +32,7 @@ class DecisionContext:
         self.history: HistoryView = scope.history
         self._pressure: dict[str, list[HistoryEntry]] = {}
         self._suppressions: dict[str, dict[str | None, tuple[HistoryEntry, Any]]] = {}
+        self._recent: dict[str, list[HistoryEntry]] | None = None
 
     def pressure_entries(self, rule: PressureRule) -> list[HistoryEntry]:
         """Existing entries that count toward ``rule`` now, oldest first."""
@@ -42,6 +43,16 @@ class DecisionContext:
                      if not e.failed and rule.applies_to(e.kind, e.channel, e.program)]
             self._pressure[rule.id] = found
         return found
+
+    def recent_by_action(self) -> dict[str, list[HistoryEntry]]:
+        """Live entries within the pack's longest repeat window, by action, oldest first."""
+        if self._recent is None:
+            self._recent = {}
+            if self.plan.longest_repeat is not None:
+                for entry in self.history.since(self.now - self.plan.longest_repeat):
+                    if not entry.failed:
+                        self._recent.setdefault(entry.action_id, []).append(entry)
+        return self._recent
 
     def suppressions(self, rule: SuppressRule) -> dict[str | None, tuple[HistoryEntry, Any]]:
         """The latest triggering (entry, outcome) of ``rule`` in its period, keyed by
@@ -79,6 +90,8 @@ def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str,
 def check_eligibility(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
     if action.when is None or action.when.evaluate(ctx.scope):
         return None
+    if not ctx.explain:
+        return EXCLUDED  # the most common exclusion: skip building its reason
     return _exclude(action, ctx, "eligibility", action.id,
                     lambda: f"The contact does not meet the condition of {action.id}: "
                             f"{action.when.source.strip()}.")
@@ -147,10 +160,11 @@ def _quiet_end(local: datetime, end: time, tz: tzinfo) -> datetime:
 
 def check_repeat(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
     rule = action.repeat
-    if rule is None:
+    earlier = ctx.recent_by_action().get(action.id)
+    if rule is None or earlier is None:
         return None
-    shown = [e for e in ctx.history.since(ctx.now - rule.within)
-             if e.action_id == action.id and not e.failed]
+    since = ctx.now - rule.within
+    shown = [e for e in earlier if e.at >= since]
     if len(shown) < rule.max:
         return None
     return _exclude(action, ctx, "repeat", action.id,
