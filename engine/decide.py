@@ -55,18 +55,7 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     fired = derive_facts(plan.facts, scope)
     ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
                           request.explain)
-    excluded: list[Exclusion] = []
-    survivors = []
-    for action, checks in plan.candidates[request.channel]:
-        for check in checks:
-            exclusion = check(action, ctx)
-            if exclusion is not None:
-                if request.explain:
-                    excluded.append(exclusion)
-                break
-        else:
-            survivors.append((_score(plan, action, ctx), action))
-    survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
+    survivors, excluded = _screen(plan, ctx)
     chosen = _select(survivors, ctx, request, excluded)
     return Decision(
         actions=tuple(chosen),
@@ -74,6 +63,24 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
         facts=dict(scope.facts), fired=tuple(fired),
         reservation=_reservation(plan, ctx, request, decision_id, chosen),
     )
+
+
+def _screen(plan: Plan, ctx: DecisionContext) -> tuple[list, list[Exclusion]]:
+    """Every candidate through its checks; survivors scored and ranked
+    (score, then priority, then pack order)."""
+    excluded: list[Exclusion] = []
+    survivors = []
+    for action, checks in plan.candidates[ctx.channel.name]:
+        for check in checks:
+            exclusion = check(action, ctx)
+            if exclusion is not None:
+                if ctx.explain:
+                    excluded.append(exclusion)
+                break
+        else:
+            survivors.append((_score(plan, action, ctx), action))
+    survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
+    return survivors, excluded
 
 
 def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float, float]:
