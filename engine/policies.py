@@ -33,6 +33,7 @@ class DecisionContext:
         self._pressure: dict[str, list[HistoryEntry]] = {}
         self._suppressions: dict[str, dict[str | None, tuple[HistoryEntry, Any]]] = {}
         self._recent: dict[str, list[HistoryEntry]] | None = None
+        self._may_suppress: bool | None = None
 
     def pressure_entries(self, rule: PressureRule) -> list[HistoryEntry]:
         """Existing entries that count toward ``rule`` now, oldest first."""
@@ -43,6 +44,12 @@ class DecisionContext:
                      if not e.failed and rule.applies_to(e.kind, e.channel, e.program)]
             self._pressure[rule.id] = found
         return found
+
+    def may_suppress(self) -> bool:
+        """Whether any outcome could trigger a suppression rule of the pack now."""
+        if self._may_suppress is None:
+            self._may_suppress = any(self.suppressions(rule) for rule in self.plan.suppress)
+        return self._may_suppress
 
     def recent_by_action(self) -> dict[str, list[HistoryEntry]]:
         """Live entries within the pack's longest repeat window, by action, oldest first."""
@@ -174,6 +181,8 @@ def check_repeat(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
 
 
 def check_suppression(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    if not ctx.may_suppress():
+        return None  # no refusal, complaint or the like within any suppression period
     for rule in action.suppress_rules[ctx.channel.name]:
         key = action.id if rule.scope == "action" else (
             action.program if rule.scope == "program" else None)
