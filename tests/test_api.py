@@ -107,6 +107,8 @@ def test_erasing_a_contact_erases_its_history_too(client):
     (b"", 400, "malformed_json"),
     (b"\xff\xfe", 400, "malformed_json"),
     (b"[1, 2]", 422, "invalid_request"),
+    (b'{"contact_id": "c1", "channel": "email", "profile": {"score": NaN}}', 400,
+     "malformed_json"),
     (b'{"channel": "email"}', 422, "invalid_request"),
     (b'{"contact_id": "c1", "channel": "email", "limit": 0}', 422, "invalid_request"),
     (b'{"contact_id": "c1", "channel": "email", "limit": "2"}', 422, "invalid_request"),
