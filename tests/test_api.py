@@ -128,6 +128,21 @@ def test_bad_decision_requests_get_a_clear_error_and_record_nothing(client, body
     assert client.get("/v1/contacts/c1/history").status_code == 404
 
 
+def test_deeply_nested_json_is_refused_without_a_500(client):
+    body = b'{"contact_id": "c1", "channel": "email", "context": ' + b"[" * 30000 + b"]" * 30000 + b"}"
+    response = client.post("/v1/decisions", data=body, content_type="application/json")
+    assert response.status_code in (400, 422)
+
+
+def test_objects_nested_more_than_32_levels_are_refused(client):
+    nested = {"a": 1}
+    for _ in range(40):
+        nested = {"a": nested}
+    response = client.put("/v1/contacts/c1", json={"profile": nested})
+    assert response.status_code == 422 and "nested" in response.get_json()["error"]["message"]
+    assert client.get("/v1/contacts/c1").status_code == 404
+
+
 def test_schema_errors_list_each_field(client):
     response = client.post("/v1/decisions", json={"channel": 3, "limit": 99})
     fields = response.get_json()["error"]["fields"]
