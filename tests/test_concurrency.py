@@ -143,3 +143,16 @@ def test_gunicorn_refuses_to_start_on_an_invalid_pack_and_says_why(tmp_path):
         server.stop()
     log = (tmp_path / "refused.log").read_text()
     assert "cannot start" in log and "policies.pressure[0].max" in log
+
+
+def test_over_real_http_bad_bodies_get_json_errors_and_big_ones_413(serve):
+    server = serve()
+    url = f"{server.url}/v1/decisions"
+    big = requests.post(url, data=b'{"contact_id": "' + b"x" * 70_000 + b'"}',
+                        headers={"Content-Type": "application/json"}, timeout=10)
+    assert big.status_code == 413 and big.json()["error"]["status"] == 413
+    broken = requests.post(url, data=b'{"contact_id": ', timeout=10,
+                           headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "malformed_json"
+    assert requests.get(f"{server.url}/v1/contacts/nobody", timeout=10).status_code == 404
+    assert requests.get(f"{server.url}/docs", timeout=10).status_code == 200
