@@ -115,7 +115,6 @@ class _PackCompiler(Checker):
         return Plan(
             name=name, version=version, hash=digest, timezone=tz_name, tz=tz,
             channels=self.channels, facts=facts, actions=actions,
-            by_channel={c: tuple(a for a in actions if c in a.channels) for c in self.channels},
             pressure=policies.pressure, suppress=policies.suppress,
             arbitration=policies.arbitration, tests=tests, source=text,
             by_id={a.id: a for a in actions},

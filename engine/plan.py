@@ -149,7 +149,6 @@ class Plan:
     channels: Mapping[str, ChannelPlan]
     facts: tuple[FactRule, ...]
     actions: tuple[ActionPlan, ...]
-    by_channel: Mapping[str, tuple[ActionPlan, ...]]
     pressure: tuple[PressureRule, ...]
     suppress: tuple[SuppressRule, ...]
     arbitration: Expression
