@@ -9,7 +9,6 @@ from engine.durations import parse_duration
 from engine.errors import ExpressionSyntaxError, PackProblem
 from engine.expressions import Expression, compile_expression
 from engine.loader import LocatedYAML, Path, format_path
-from engine.timeutil import UTC
 
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
 _INVALID = object()
@@ -140,7 +139,3 @@ def _kind_of(value: Any) -> str:
         return "nothing"
     return {bool: "true/false", int: "a number", float: "a number", str: f"text {value!r}",
             list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)

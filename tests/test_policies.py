@@ -203,3 +203,19 @@ def test_each_returned_action_explains_its_score(desk):
     assert action.score == round(0.05 * 20 * 60 / 100 - 0.002, 6)
     assert any(r.startswith("score 0.598 = propensity * value * priority / 100 - cost")
                for r in action.reasons)
+
+
+def test_swapping_the_pack_changes_the_next_decision_and_keeps_history(desk):
+    from engine.compiler import compile_pack
+    from tests.conftest import PACKS
+
+    desk.contact("c1", EMAIL_OK)
+    first = desk.decide("c1", "email", "2026-11-22T10:00:00Z")
+    stricter = (PACKS / "minimal.yaml").read_text().replace(
+        "{id: weekly_promotions, programs: [promotion], max: 3, per: 7d}",
+        "{id: weekly_promotions, programs: [promotion], max: 1, per: 7d}")
+    previous = desk.service.pack.swap(compile_pack(stricter.encode(), "stricter.yaml"))
+    assert previous.hash == first.plan.hash
+    second = desk.decide("c1", "email", "2026-11-24T10:00:00Z")
+    assert second.plan.hash != first.plan.hash
+    assert excluded(second, "promo_black_friday").rule == "weekly_promotions"
