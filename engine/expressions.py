@@ -249,7 +249,10 @@ class _Builder:
         if len(args) == 1:
             only = args[0]
             return lambda scope: impl(scope, only(scope))
-        return lambda scope: impl(scope, *(a(scope) for a in args))
+        if len(args) == 2:
+            first, second = args
+            return lambda scope: impl(scope, first(scope), second(scope))
+        return lambda scope: impl(scope, *[a(scope) for a in args])
 
     def history_call(self, node: ast.Call, method: str) -> Evaluator:
         if method not in HISTORY_METHODS:
