@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install run test lint bench clean
+.PHONY: install redis-server run test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ run: install
 	$(PY) -m engine validate $${NBA_PACK:-rules/retail.yaml}
 	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) wsgi:app
 
-test: install
+redis-server:
+	.ci/ensure-redis
+
+test: install redis-server
 	$(PY) -m engine test rules/
 	$(PY) -m pytest
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import replace
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -119,9 +119,21 @@ class _PackCompiler(Checker):
             arbitration=policies.arbitration, tests=tests, source=text,
             by_id={a.id: a for a in actions},
             longest_repeat=max((a.repeat.within for a in actions if a.repeat), default=None),
+            history_horizon=self.history_horizon(actions, policies),
             candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
                         for c in self.channels},
         )
+
+    def history_horizon(self, actions, policies) -> timedelta | None:
+        """The longest look back of any policy or expression; None if unbounded."""
+        reaches = [expr.history_reach for _, expr in self.fact_readers if expr is not None
+                   and hasattr(expr, "history_reach")]
+        if None in reaches:
+            return None
+        reaches += [rule.reach for rule in policies.pressure]
+        reaches += [rule.period for rule in policies.suppress]
+        reaches += [a.repeat.within for a in actions if a.repeat]
+        return max(reaches, default=timedelta(0))
 
     def version(self, value: Any) -> str | None:
         if isinstance(value, str) and value.strip():

@@ -176,4 +176,6 @@ def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, dec
         day = ctx.now.astimezone(ctx.tz).date().isoformat()
         capacity = tuple(CapacityClaim(channel.name, day, channel.capacity_per_day)
                          for _ in actions)
-    return Reservation(request.contact_id, entries, tuple(checks), capacity)
+    horizon = plan.history_horizon
+    keep_since = None if horizon is None else ctx.now - horizon
+    return Reservation(request.contact_id, entries, tuple(checks), capacity, keep_since)

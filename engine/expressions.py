@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import operator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable
 
 from engine.durations import parse_duration
@@ -34,6 +35,9 @@ class Expression:
     # False when the value depends only on literals and the extra names
     # (no contact, context, facts, history or clock): it can be computed ahead.
     reads_scope: bool = True
+    # The longest ``within`` of its history calls: timedelta(0) if it reads no
+    # history, None if some call looks at the whole history.
+    history_reach: timedelta | None = timedelta(0)
 
 
 def compile_expression(source: object, names: tuple[str, ...] = ()) -> Expression:
@@ -47,7 +51,8 @@ def compile_expression(source: object, names: tuple[str, ...] = ()) -> Expressio
         raise ExpressionSyntaxError(f"not a valid expression: {exc.msg}", exc.offset) from exc
     builder = _Builder(frozenset(names))
     evaluate = builder.build(tree.body)
-    return Expression(text, evaluate, frozenset(builder.facts_read), builder.reads_scope)
+    return Expression(text, evaluate, frozenset(builder.facts_read), builder.reads_scope,
+                      builder.history_reach)
 
 
 # --- value semantics -------------------------------------------------------
@@ -129,6 +134,7 @@ class _Builder:
         self.names = names
         self.facts_read: set[str] = set()
         self.reads_scope = False
+        self.history_reach: timedelta | None = timedelta(0)
 
     def fail(self, node: ast.AST, message: str) -> ExpressionSyntaxError:
         return ExpressionSyntaxError(message, getattr(node, "col_offset", -1) + 1)
@@ -263,6 +269,10 @@ class _Builder:
                                   "like history.count(channel=\"email\", within=\"7d\")")
         flt = self.history_filter(node, method)
         self.reads_scope = True
+        if flt.within is None or self.history_reach is None:
+            self.history_reach = None
+        else:
+            self.history_reach = max(self.history_reach, flt.within)
         if method == "count":
             return lambda scope: scope.history.count(flt)
         return lambda scope: scope.history.last(flt)

@@ -169,6 +169,9 @@ class Reservation:
     entries: tuple[HistoryEntry, ...]
     checks: tuple[WindowCheck, ...] = ()
     capacity: tuple[CapacityClaim, ...] = ()
+    # Entries with no activity since this moment are no longer read by any
+    # policy or expression: a store may trim them (None: keep everything).
+    keep_since: datetime | None = None
 
 
 @dataclass(frozen=True)

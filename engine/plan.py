@@ -83,6 +83,13 @@ class PressureRule:
                 and (not self.programs or program in self.programs))
 
     @property
+    def reach(self) -> timedelta:
+        """How far back this rule can look from any moment."""
+        if self.calendar is None:
+            return self.span
+        return self.span + (timedelta(weeks=1) if self.calendar == "weeks" else timedelta(days=1))
+
+    @property
     def limit(self) -> int:
         return 1 if self.min_gap is not None else int(self.max or 0)
 
@@ -156,6 +163,9 @@ class Plan:
     source: str
     by_id: Mapping[str, ActionPlan] = field(default_factory=dict)
     longest_repeat: timedelta | None = None
+    # How far back any policy or expression looks; None when some expression
+    # reads the whole history. Stores may trim entries older than this.
+    history_horizon: timedelta | None = None
     # Per channel, each action offering it with the checks worth running there.
     candidates: Mapping[str, tuple[tuple[ActionPlan, tuple[Callable[..., Any], ...]], ...]] = \
         field(default_factory=dict)

@@ -6,18 +6,22 @@ used, so that a deployment never loads a driver it does not need.
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from engine.ports import ContactStore
 from store.errors import UnknownStoreURL
 
 MEMORY_URL = "memory://"
 SQLITE_PREFIX = "sqlite:///"
+REDIS_PREFIXES = ("redis://", "rediss://", "unix://", "redis+cluster://")
 SUPPORTED = (
     "memory:// (in-process, lost on restart), sqlite:///relative/path.db or "
-    "sqlite:////absolute/path.db; redis:// is planned but not available yet"
+    "sqlite:////absolute/path.db, redis://[:password@]host:port/db (also rediss:// "
+    "and unix://), redis+cluster://host:port (any seed node of a Redis Cluster)"
 )
 
 
-def store_from_url(url: str) -> ContactStore:
+def store_from_url(url: str, options: Mapping[str, Any] | None = None) -> ContactStore:
     """The store ``url`` names; UnknownStoreURL for anything else.
 
     SQLite URLs follow SQLAlchemy: ``sqlite:///var/nba.db`` is relative to the
@@ -31,6 +35,10 @@ def store_from_url(url: str) -> ContactStore:
         from store.sqlite import SQLiteStore
 
         return SQLiteStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_store import RedisStore
+
+        return RedisStore(url, **(options or {}))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
 
 

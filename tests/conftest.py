@@ -53,3 +53,23 @@ class Desk:
 @pytest.fixture
 def desk() -> Desk:
     return Desk()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One throwaway redis-server for the session (tests flush it as they need)."""
+    from tests.servers import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A throwaway 3-master Redis Cluster for the session."""
+    from tests.servers import RedisCluster
+
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.stop()

@@ -1,9 +1,10 @@
 """The contract every ContactStore backend keeps, run against each of them.
 
-A backend joins the suite by adding one ``Backend`` to ``BACKENDS`` (a Redis
-backend will need a running server, not a mock). The last tests race real
-processes against one SQLite file, with a naive check-then-write control that
-must over-send, so that the suite is shown able to catch a race.
+A backend joins the suite by adding one ``Backend`` to ``BACKENDS``. The Redis
+backends run against real throwaway servers (tests/servers.py): one node and
+a 3-master cluster, flushed before each test. The last tests race real
+processes against one store, with a naive check-then-write control that must
+over-send, so that the suite is shown able to catch a race.
 """
 
 from __future__ import annotations
@@ -41,13 +42,26 @@ class Backend:
     """How the suite opens one backend; ``persistent`` ones are reopened too."""
 
     name: str
-    open: Callable[[Path], ContactStore]
+    url: Callable[[Path, pytest.FixtureRequest], str]
     persistent: bool
+
+    def open(self, tmp: Path, request: pytest.FixtureRequest) -> ContactStore:
+        return store_from_url(self.url(tmp, request))
+
+
+def _redis_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("redis_server").url
+
+
+def _cluster_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("redis_cluster").url
 
 
 BACKENDS = [
-    Backend("memory", lambda tmp: MemoryStore(), persistent=False),
-    Backend("sqlite", lambda tmp: SQLiteStore(str(tmp / "db" / "nba.db")), persistent=True),
+    Backend("memory", lambda tmp, request: "memory://", persistent=False),
+    Backend("sqlite", lambda tmp, request: f"sqlite:///{tmp}/db/nba.db", persistent=True),
+    Backend("redis", lambda tmp, request: _redis_url(request), persistent=True),
+    Backend("redis_cluster", lambda tmp, request: _cluster_url(request), persistent=True),
 ]
 PERSISTENT = [backend for backend in BACKENDS if backend.persistent]
 
@@ -62,10 +76,18 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
-def store(backend: Backend, tmp_path: Path):
-    opened = backend.open(tmp_path)
+def store(backend: Backend, tmp_path: Path, request: pytest.FixtureRequest):
+    _flush_redis(backend, request)
+    opened = backend.open(tmp_path, request)
     yield opened
     opened.close()
+
+
+def _flush_redis(backend: Backend, request: pytest.FixtureRequest) -> None:
+    if backend.name == "redis":
+        request.getfixturevalue("redis_server").cli("FLUSHALL")
+    elif backend.name == "redis_cluster":
+        request.getfixturevalue("redis_cluster").flush()
 
 
 def entry(
@@ -338,14 +360,15 @@ def test_the_store_answers_a_ping(store):
 
 
 @pytest.mark.parametrize("backend", PERSISTENT, ids=_backend_id)
-def test_history_contacts_and_capacity_survive_reopening_the_store(backend, tmp_path):
-    first = backend.open(tmp_path)
+def test_history_contacts_and_capacity_survive_reopening_the_store(backend, tmp_path, request):
+    _flush_redis(backend, request)
+    first = backend.open(tmp_path, request)
     calls = CapacityClaim("call", "2026-11-16", 1)
     first.put_contact(ContactRecord("c1", {"tier": "gold"}, {"call": True}))
     reserve(first, "c1", entry("d1", channel="call"), capacity=[calls])
     first.record_outcome(OutcomeReport("d1", "promo", "accepted", T0, 40.0))
     first.close()
-    reopened = backend.open(tmp_path)
+    reopened = backend.open(tmp_path, request)
     snapshot = reopened.load("c1")
     assert snapshot.known and snapshot.profile == {"tier": "gold"}
     assert [(e.decision_id, [o.outcome for o in e.outcomes]) for e in snapshot.history] == [
@@ -383,8 +406,8 @@ def test_a_sqlite_url_with_three_slashes_names_a_path_relative_to_the_working_di
 @pytest.mark.parametrize(
     "url",
     [
-        "redis://localhost:6379/0",
         "postgres://db",
+        "rediss+sentinel://x",
         "sqlite://x.db",
         "sqlite:///",
         "sqlite:///:memory:",
@@ -396,7 +419,7 @@ def test_an_unsupported_store_url_is_a_configuration_error_naming_what_works(url
         store_from_url(url)
     message = str(raised.value)
     assert repr(url) in message and "memory://" in message and "sqlite:///" in message
-    assert "redis:// is planned but not available yet" in message
+    assert "redis://" in message and "redis+cluster://" in message
 
 
 # -- concurrent threads on one store ------------------------------------------------
@@ -424,10 +447,10 @@ def test_threads_sharing_one_store_never_exceed_the_cap(store):
 # -- real concurrent processes on one SQLite file ----------------------------------
 
 
-def _atomic_worker(path: str, contact_id: str, worker: int, barrier, results) -> None:
+def _atomic_worker(url: str, contact_id: str, worker: int, barrier, results) -> None:
     """Reserve through the store's own check, as the service does."""
     try:
-        store = SQLiteStore(path)
+        store = store_from_url(url)
         granted = 0
         for attempt in range(ATTEMPTS):
             barrier.wait(timeout=30)
@@ -439,7 +462,7 @@ def _atomic_worker(path: str, contact_id: str, worker: int, barrier, results) ->
         results.put(("error", repr(exc)))
 
 
-def _naive_worker(path: str, contact_id: str, worker: int, barrier, results) -> None:
+def _naive_worker(url: str, contact_id: str, worker: int, barrier, results) -> None:
     """Count the history in Python, then write with no check: the race to catch.
 
     Every worker loads, then waits for all the others to have loaded before it
@@ -447,7 +470,7 @@ def _naive_worker(path: str, contact_id: str, worker: int, barrier, results) -> 
     each worker's load and write back to back and the control passes by luck.
     """
     try:
-        store = SQLiteStore(path)
+        store = store_from_url(url)
         granted = 0
         for attempt in range(ATTEMPTS):
             barrier.wait(timeout=30)
@@ -460,13 +483,13 @@ def _naive_worker(path: str, contact_id: str, worker: int, barrier, results) -> 
         results.put(("error", repr(exc)))
 
 
-def _race(worker, path: str, contact_id: str) -> int:
+def _race(worker, url: str, contact_id: str) -> int:
     """Run ``WORKERS`` processes of ``worker``; how many reservations they were granted."""
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(WORKERS)
     results = context.Queue()
     processes = [
-        context.Process(target=worker, args=(path, contact_id, n, barrier, results))
+        context.Process(target=worker, args=(url, contact_id, n, barrier, results))
         for n in range(WORKERS)
     ]
     for process in processes:
@@ -479,25 +502,32 @@ def _race(worker, path: str, contact_id: str) -> int:
     return sum(detail for _, detail in answers)
 
 
-def _recorded(path: str, contact_id: str) -> int:
-    store = SQLiteStore(path)
+def _recorded(url: str, contact_id: str) -> int:
+    store = store_from_url(url)
     try:
         return len(store.history(contact_id))
     finally:
         store.close()
 
 
-def test_processes_racing_on_one_sqlite_file_never_exceed_the_cap(tmp_path):
-    path = str(tmp_path / "race.db")
-    granted = _race(_atomic_worker, path, "contested")
+SHARED = [backend for backend in BACKENDS if backend.name != "memory"]
+
+
+@pytest.mark.parametrize("backend", SHARED, ids=_backend_id)
+def test_processes_racing_on_one_store_never_exceed_the_cap(backend, tmp_path, request):
+    _flush_redis(backend, request)
+    url = backend.url(tmp_path, request)
+    granted = _race(_atomic_worker, url, "contested")
     assert granted == CAP
-    assert _recorded(path, "contested") == CAP
+    assert _recorded(url, "contested") == CAP
 
 
-def test_the_race_is_real_a_naive_check_then_write_over_sends(tmp_path):
-    path = str(tmp_path / "naive.db")
-    granted = _race(_naive_worker, path, "contested")
-    recorded = _recorded(path, "contested")
+@pytest.mark.parametrize("backend", SHARED, ids=_backend_id)
+def test_the_race_is_real_a_naive_check_then_write_over_sends(backend, tmp_path, request):
+    _flush_redis(backend, request)
+    url = backend.url(tmp_path, request)
+    granted = _race(_naive_worker, url, "contested")
+    recorded = _recorded(url, "contested")
     assert recorded == granted
     assert recorded > CAP, "the naive control did not over-send: this test cannot see a race"
 

@@ -1,0 +1,9 @@
+-- Everything a decision needs about one contact, read atomically.
+-- KEYS: profile, consents, seen, hist, out (all of one contact, one hash slot)
+return {
+  redis.call('HGETALL', KEYS[1]),
+  redis.call('HGETALL', KEYS[2]),
+  redis.call('EXISTS', KEYS[3]),
+  redis.call('HVALS', KEYS[4]),
+  redis.call('HGETALL', KEYS[5]),
+}

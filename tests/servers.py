@@ -1,0 +1,139 @@
+"""Throwaway redis-server processes for the tests: one node, or a 3-master cluster.
+
+Each server runs on a free loopback port in its own directory, keeps nothing
+on disk unless asked, and is killed when the test session ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+class RedisUnavailable(RuntimeError):
+    """redis-server is not installed or would not start."""
+
+
+def free_port(also_free: int = 0) -> int:
+    """A loopback port nobody listens on (and ``port + also_free`` too, if asked)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port + also_free >= 65535:
+            continue
+        if not also_free or _port_free(port + also_free):
+            return port
+    raise RuntimeError("no free port pair found")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class RedisServer:
+    """One redis-server process on a free port."""
+
+    def __init__(self, *extra: str, port: int | None = None, directory: Path | None = None):
+        if not Path(REDIS_SERVER).exists():
+            raise RedisUnavailable("redis-server is not installed (apt-get install redis-server)")
+        self.port = port or free_port()
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="nba-redis-"))
+        self.extra = extra
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.directory),
+                "--logfile", str(self.directory / f"redis-{self.port}.log"), *self.extra]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RedisUnavailable(f"redis-server exited with {self.process.returncode}; "
+                                       f"see {self.directory}")
+            if self.cli("PING").strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RedisUnavailable(f"redis-server on port {self.port} did not answer")
+
+    def cli(self, *command: str) -> str:
+        done = subprocess.run([REDIS_CLI, "-p", str(self.port), *command],
+                              capture_output=True, text=True, timeout=10)
+        return done.stdout
+
+    def kill(self) -> None:
+        """Stop the process at once, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class RedisCluster:
+    """Three masters, no replicas, slots spread by redis-cli --cluster create."""
+
+    def __init__(self, masters: int = 3):
+        self.directory = Path(tempfile.mkdtemp(prefix="nba-cluster-"))
+        self.nodes = [
+            RedisServer("--cluster-enabled", "yes", "--cluster-config-file",
+                        f"nodes-{n}.conf", "--cluster-node-timeout", "2000",
+                        port=free_port(also_free=10000), directory=self.directory)
+            for n in range(masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> RedisCluster:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        done = subprocess.run([REDIS_CLI, "--cluster", "create", *addresses,
+                               "--cluster-replicas", "0", "--cluster-yes"],
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RedisUnavailable(f"cluster create failed: {done.stdout}{done.stderr}")
+        self._wait_ok()
+        return self
+
+    def _wait_ok(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all("cluster_state:ok" in node.cli("CLUSTER", "INFO") for node in self.nodes):
+                return
+            time.sleep(0.1)
+        raise RedisUnavailable("the cluster did not reach cluster_state:ok")
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.cli("FLUSHALL")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
