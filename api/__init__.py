@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask
 
-from api.config import ConfigurationError, load_config, parse_api_keys
+from api.config import ConfigurationError, load_config, parse_api_keys, store_options
 from api.errors import register_error_handlers
 from api.telemetry import init_sentry
 from engine.backends import backend_from_name
@@ -57,7 +57,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise ConfigurationError(str(exc)) from exc
     backend.prepare(plan)
     keys = parse_api_keys(settings["NBA_API_KEYS"])
-    store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"])
+    try:
+        store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"],
+                                                             store_options(settings))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
     pack = ActivePack(plan)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,

@@ -16,10 +16,28 @@ DEFAULTS: dict[str, Any] = {
     "NBA_API_KEYS": "",
     "NBA_MAX_BODY_BYTES": 64 * 1024,
     "NBA_LOG_LEVEL": "INFO",
+    # Redis store: per-call socket timeouts, immediate retries, circuit breaker,
+    # and the longest history kept when a pack reads the whole history.
+    "NBA_REDIS_TIMEOUT_MS": 50,
+    "NBA_REDIS_CONNECT_TIMEOUT_MS": 50,
+    "NBA_REDIS_RETRIES": 1,
+    "NBA_BREAKER_FAILURES": 3,
+    "NBA_BREAKER_RESET_S": 1.0,
+    "NBA_HISTORY_MAX_DAYS": 730,
     "SENTRY_DSN": "",
     "SENTRY_ENVIRONMENT": "",
 }
 ROLES = ("channel", "author", "admin")
+# (setting, type, lowest value)
+NUMBERS = (
+    ("NBA_MAX_BODY_BYTES", int, 1),
+    ("NBA_REDIS_TIMEOUT_MS", float, 1),
+    ("NBA_REDIS_CONNECT_TIMEOUT_MS", float, 1),
+    ("NBA_REDIS_RETRIES", int, 0),
+    ("NBA_BREAKER_FAILURES", int, 1),
+    ("NBA_BREAKER_RESET_S", float, 0),
+    ("NBA_HISTORY_MAX_DAYS", float, 1),
+)
 
 
 class ConfigurationError(ValueError):
@@ -33,11 +51,26 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     config = dict(DEFAULTS)
     config.update({k: v for k, v in environ.items() if k in DEFAULTS})
     config.update(overrides or {})
-    try:
-        config["NBA_MAX_BODY_BYTES"] = int(config["NBA_MAX_BODY_BYTES"])
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError("NBA_MAX_BODY_BYTES must be a number of bytes") from exc
+    for name, kind, low in NUMBERS:
+        try:
+            config[name] = kind(config[name])
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{name} must be a number, got {config[name]!r}") from exc
+        if config[name] < low:
+            raise ConfigurationError(f"{name} must be at least {low}, got {config[name]}")
     return config
+
+
+def store_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings of networked stores (the Redis store), from the configuration."""
+    return {
+        "timeout_ms": config["NBA_REDIS_TIMEOUT_MS"],
+        "connect_timeout_ms": config["NBA_REDIS_CONNECT_TIMEOUT_MS"],
+        "retries": config["NBA_REDIS_RETRIES"],
+        "breaker_failures": config["NBA_BREAKER_FAILURES"],
+        "breaker_reset_s": config["NBA_BREAKER_RESET_S"],
+        "max_history_days": config["NBA_HISTORY_MAX_DAYS"],
+    }
 
 
 def parse_api_keys(text: str) -> dict[str, str]:

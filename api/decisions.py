@@ -39,7 +39,9 @@ def _decision_answer(result: DecisionResult, body: dict, engine: str) -> dict:
     answer = {
         "decision_id": result.decision_id, "contact_id": body["contact_id"],
         "channel": body["channel"], "placement": body["placement"], "at": body["at"],
-        "dry_run": body["dry_run"], "recorded": result.recorded, "engine": engine,
+        "dry_run": body["dry_run"], "recorded": result.recorded,
+        "fallback": decision.fallback is not None, "fallback_reason": decision.fallback,
+        "engine": engine,
         "pack": {"name": result.plan.name, "version": result.plan.version,
                  "hash": result.plan.hash},
         "actions": decision.actions,

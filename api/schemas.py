@@ -75,6 +75,7 @@ class ChosenActionSchema(Schema):
     score = fields.Float()
     content = fields.Raw(metadata={"description": "templates rendered for this contact"})
     reasons = fields.List(fields.String())
+    fallback = fields.Boolean(metadata={"description": "the pack's fallback for this slot"})
 
 
 class ExclusionSchema(Schema):
@@ -94,6 +95,10 @@ class DecisionResponseSchema(Schema):
     at = fields.AwareDateTime()
     dry_run = fields.Boolean()
     recorded = fields.Boolean()
+    fallback = fields.Boolean(metadata={
+        "description": "true when the pack's fallback action was served (never recorded)"})
+    fallback_reason = fields.String(allow_none=True, metadata={
+        "enum": ["nothing_eligible", "store_unavailable", None]})
     pack = fields.Nested(PackRefSchema)
     engine = fields.String()
     actions = fields.List(fields.Nested(ChosenActionSchema))

@@ -28,7 +28,7 @@ from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
-            "policies", "tests")
+            "policies", "fallbacks", "tests")
 CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "description")
 FACT_KEYS = ("id", "when", "set", "description")
 ACTION_KEYS = ("id", "program", "kind", "channels", "placements", "when", "priority", "value",
@@ -108,6 +108,7 @@ class _PackCompiler(Checker):
         actions = tuple(_fix_scores(_bind_policies(a, policies, self.channels), policies,
                                     self.channels) for a in actions)
         self.fact_readers.append((("policies", "arbitration"), policies.arbitration))
+        fallbacks = self.fallbacks(top.get("fallbacks"), {a.id: a for a in actions})
         self.check_fact_references(facts)
         tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids))
         if self.problems:
@@ -120,9 +121,38 @@ class _PackCompiler(Checker):
             by_id={a.id: a for a in actions},
             longest_repeat=max((a.repeat.within for a in actions if a.repeat), default=None),
             history_horizon=self.history_horizon(actions, policies),
+            fallbacks=fallbacks,
             candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
                         for c in self.channels},
         )
+
+    def fallbacks(self, raw: Any, actions: dict[str, ActionPlan]) -> dict[str, dict[str, str]]:
+        """Per inbound channel, the action served per placement when nothing else can be."""
+        spec = self.mapping(("fallbacks",), raw, tuple(self.channels))
+        compiled: dict[str, dict[str, str]] = {}
+        for channel, slots in (spec or {}).items():
+            path = ("fallbacks", channel)
+            if channel in self.channels and not self.channels[channel].inbound:
+                self.problem(path, f"{channel} is an outbound channel: it never gets a fallback "
+                                   "(it fails closed when the store is down); fallbacks are for "
+                                   "inbound channels")
+                continue
+            if not isinstance(slots, dict) or not slots:
+                self.problem(path, "expected a mapping of placement (or default) to action id, "
+                                   "like {home_banner: brand_banner, default: brand_banner}")
+                continue
+            compiled[channel] = {}
+            for placement, action_id in slots.items():
+                self.identifier(path + (placement,), placement)
+                action = actions.get(action_id) if isinstance(action_id, str) else None
+                if action is None:
+                    self.problem(path + (placement,), f"unknown action {action_id!r}")
+                elif channel not in action.channels:
+                    self.problem(path + (placement,), f"action {action_id} does not offer "
+                                                      f"channel {channel}")
+                else:
+                    compiled[channel][str(placement)] = action_id
+        return compiled
 
     def history_horizon(self, actions, policies) -> timedelta | None:
         """The longest look back of any policy or expression; None if unbounded."""

@@ -106,6 +106,7 @@ class ChosenAction:
     score: float
     content: Mapping[str, Any]
     reasons: tuple[str, ...]
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,9 @@ class Decision:
     facts: Mapping[str, Any] = field(default_factory=dict)
     fired: tuple[str, ...] = ()
     reservation: Reservation | None = None
+    # Why the pack's fallback action was served, if it was: "nothing_eligible"
+    # or "store_unavailable". A fallback is never recorded.
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)

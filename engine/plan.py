@@ -166,9 +166,19 @@ class Plan:
     # How far back any policy or expression looks; None when some expression
     # reads the whole history. Stores may trim entries older than this.
     history_horizon: timedelta | None = None
+    # Per inbound channel: placement (or "default") -> fallback action id.
+    fallbacks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Per channel, each action offering it with the checks worth running there.
     candidates: Mapping[str, tuple[tuple[ActionPlan, tuple[Callable[..., Any], ...]], ...]] = \
         field(default_factory=dict)
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)
+
+    def fallback(self, channel: str, placement: str | None) -> ActionPlan | None:
+        """The fallback action for this channel and placement, if the pack names one."""
+        slots = self.fallbacks.get(channel)
+        if not slots:
+            return None
+        action_id = slots.get(placement) if placement else None
+        return self.by_id.get(action_id or slots.get("default", ""))

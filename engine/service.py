@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from engine.backends import CompiledBackend, ExecutionBackend
-from engine.errors import UnknownDecision
+from engine.errors import StoreUnavailable, UnknownDecision
+from engine.fallbacks import fallback_decision
 from engine.model import (
     Decision,
     DecisionRequest,
@@ -57,9 +58,28 @@ class DecisionService:
         self.new_id = new_id
 
     def decide(self, request: DecisionRequest, decision_id: str | None = None) -> DecisionResult:
-        """Decide for ``request`` and, unless it is a dry run, record the answer."""
+        """Decide for ``request`` and, unless it is a dry run, record the answer.
+
+        An inbound channel whose pack names a fallback gets it when nothing is
+        eligible or when the store cannot be reached; otherwise StoreUnavailable
+        propagates (outbound channels fail closed).
+        """
         plan = self.pack.plan
         decision_id = decision_id or self.new_id()
+        try:
+            result = self._decide(plan, request, decision_id)
+        except StoreUnavailable:
+            fallback = fallback_decision(plan, request, "store_unavailable")
+            if fallback is None:
+                raise
+            return DecisionResult(decision_id, plan, fallback, recorded=False)
+        if not result.decision.actions:
+            fallback = fallback_decision(plan, request, "nothing_eligible", result.decision)
+            if fallback is not None:
+                return DecisionResult(decision_id, plan, fallback, recorded=False)
+        return result
+
+    def _decide(self, plan: Plan, request: DecisionRequest, decision_id: str) -> DecisionResult:
         full: frozenset[str] = frozenset()
         result = ReservationResult(ok=True)
         for _ in range(MAX_ATTEMPTS):

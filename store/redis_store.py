@@ -23,6 +23,7 @@ StoreUnavailable, not a stall per request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -226,10 +227,9 @@ class RedisStore:
             {"mode": mode, "claims": claims})])
 
     def _release(self, claims: list[dict]) -> None:
-        try:
+        # If this fails the unit stays claimed: fewer sends, never more.
+        with contextlib.suppress(StoreUnavailable):
             self._run("release_capacity", lambda: self._capacity_call(claims, "release"))
-        except StoreUnavailable:
-            pass  # the unit stays claimed: fewer sends, never more
 
     def _index_decisions(self, reservation: Reservation) -> None:
         client = self._redis()
@@ -278,7 +278,7 @@ class RedisStore:
                   json.dumps(report.value), *OUTCOMES]))
         if reply[0] == 0:
             return None
-        outcomes = [(name, raw) for name, raw in zip(OUTCOMES, reply[2:]) if raw]
+        outcomes = [(name, raw) for name, raw in zip(OUTCOMES, reply[2:], strict=True) if raw]
         entry = _entry(reply[1], _outcomes(outcomes))
         revoked = entry.channel if reply[0] == 1 and report.outcome == "unsubscribed" else None
         return OutcomeRecorded(contact_id, entry, duplicate=reply[0] == 2, consent_revoked=revoked)
@@ -373,7 +373,7 @@ def _outcomes(pairs: list[tuple[str, str]]) -> tuple[Outcome, ...]:
 
 
 def _pairs(flat: list) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2]))
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _profile(flat: list) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""A deliberately unsafe service, for the negative control of the concurrency test.
+"""A deliberately unsafe service, for the negative control of the concurrency tests.
 
-Its store checks the caps and writes the entries in two separate
-transactions (read, then write), as a naive implementation would. The test
-shows it over-sends under the same load that the real service withstands.
+Its store checks the caps and writes the entries in two separate steps (read,
+then write), as a naive implementation would, over any real store
+(NAIVE_STORE_URL: SQLite, Redis or Redis Cluster). The tests show it
+over-sends under the same load that the real service withstands.
 """
 from __future__ import annotations
 
@@ -11,18 +12,27 @@ import time
 
 from api import create_app
 from engine.model import Reservation, ReservationResult
+from engine.ports import ContactStore
 from engine.reservations import check_reservation
-from store.sqlite import SQLiteStore
+from store import store_from_url
 
 
-class ReadThenWriteStore(SQLiteStore):
+class ReadThenWriteStore:
+    """Every method of the real store, but reserve reads, waits, then writes."""
+
+    def __init__(self, inner: ContactStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
     def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:
-        history = self.history(reservation.contact_id)
+        history = self.inner.history(reservation.contact_id)
         result = check_reservation(history, reservation, {})
         time.sleep(0.02)  # widen the gap between the read and the write
         if result.ok and commit:
-            super().reserve(Reservation(reservation.contact_id, reservation.entries))
+            self.inner.reserve(Reservation(reservation.contact_id, reservation.entries))
         return result
 
 
-app = create_app({"NBA_STORE": ReadThenWriteStore(os.environ["NAIVE_DB"])})
+app = create_app({"NBA_STORE": ReadThenWriteStore(store_from_url(os.environ["NAIVE_STORE_URL"]))})

@@ -1,4 +1,8 @@
-"""Caps hold under real concurrency: gunicorn workers, real HTTP, one SQLite file."""
+"""Caps hold under real concurrency: gunicorn workers, real HTTP, one shared store.
+
+Every test runs on SQLite (one file), a Redis server and a 3-master Redis
+Cluster, each started for the session by tests/conftest.py.
+"""
 from __future__ import annotations
 
 import os
@@ -61,13 +65,27 @@ class Gunicorn:
         self.log.close()
 
 
+@pytest.fixture(params=["sqlite", "redis", "redis_cluster"])
+def store_url(request, tmp_path) -> str:
+    """A fresh shared store of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nba.db'}"
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.cli("FLUSHALL")
+        return server.url
+    cluster = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    return cluster.url
+
+
 @pytest.fixture
-def serve(tmp_path):
+def serve(tmp_path, store_url):
     started: list[Gunicorn] = []
 
     def start(app: str = "wsgi:app", threads: int = 1, **env: str) -> Gunicorn:
         env.setdefault("NBA_PACK", str(PACKS / "cap.yaml"))
-        env.setdefault("NBA_STORE_URL", f"sqlite:///{tmp_path / 'nba.db'}")
+        env.setdefault("NBA_STORE_URL", store_url)
         server = Gunicorn(app, env, tmp_path / f"gunicorn-{len(started)}.log", threads)
         started.append(server)
         server.wait_ready()
@@ -108,14 +126,14 @@ def test_sixteen_concurrent_clients_on_two_workers_record_exactly_the_cap(serve,
     assert recorded(server.url, "c-hot") == 3
 
 
-def test_the_naive_read_then_write_variant_over_sends_under_the_same_load(serve, tmp_path):
-    server = serve("tests.naive_app:app", threads=8, NAIVE_DB=str(tmp_path / "naive.db"))
+def test_the_naive_read_then_write_variant_over_sends_under_the_same_load(serve, store_url):
+    server = serve("tests.naive_app:app", threads=8, NAIVE_STORE_URL=store_url)
     answers = hammer(server.url, "c-hot")
     assert [r.status_code for r in answers] == [200] * CLIENTS
     assert recorded(server.url, "c-hot") > 3  # the race the real store prevents
 
 
-def test_two_services_on_one_sqlite_file_share_the_cap(serve):
+def test_two_services_on_one_store_share_the_cap(serve):
     first, second = serve(), serve()
     barrier = threading.Barrier(2 * 8)
     body = {"contact_id": "c-two", "channel": "email", "profile": {"consents": {"email": True}}}
@@ -145,6 +163,7 @@ def test_gunicorn_refuses_to_start_on_an_invalid_pack_and_says_why(tmp_path):
     assert "cannot start" in log and "policies.pressure[0].max" in log
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_over_real_http_bad_bodies_get_json_errors_and_big_ones_413(serve):
     server = serve()
     url = f"{server.url}/v1/decisions"
