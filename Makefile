@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 run: install
 	mkdir -p var
 	$(PY) -m engine validate $${NBA_PACK:-rules/retail.yaml}
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) wsgi:app
+	NBA_BIND=127.0.0.1:$(PORT) NBA_WORKERS=$(WORKERS) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 redis-server:
 	.ci/ensure-redis

@@ -8,8 +8,10 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask
 
+from api import metrics
 from api.config import ConfigurationError, load_config, parse_api_keys, store_options
 from api.errors import register_error_handlers
+from api.logs import configure_logging, register_access_log
 from api.telemetry import init_sentry
 from engine.backends import backend_from_name
 from engine.compiler import load_pack
@@ -45,8 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Raises ConfigurationError or InvalidPack when it cannot start safely.
     """
     settings = load_config(config)
-    logging.basicConfig(level=settings["NBA_LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings["NBA_LOG_LEVEL"], settings["NBA_LOG_FORMAT"])
     app = Flask(__name__)
     app.config.update(settings, MAX_CONTENT_LENGTH=settings["NBA_MAX_BODY_BYTES"])
     app.json.sort_keys = False
@@ -58,8 +59,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     backend.prepare(plan)
     keys = parse_api_keys(settings["NBA_API_KEYS"])
     try:
-        store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"],
-                                                             store_options(settings))
+        options = {**store_options(settings), "on_circuit_change": metrics.set_circuit_state,
+                   "on_error": metrics.record_store_error}
+        store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
     pack = ActivePack(plan)
@@ -81,6 +83,7 @@ def _register(app: Flask) -> None:
     from api import contacts, decisions, meta
 
     register_error_handlers(app)
+    register_access_log(app)
     for module in (decisions, contacts, meta):
         app.register_blueprint(module.blueprint)
 

@@ -16,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "NBA_API_KEYS": "",
     "NBA_MAX_BODY_BYTES": 64 * 1024,
     "NBA_LOG_LEVEL": "INFO",
+    "NBA_LOG_FORMAT": "json",
     # Redis store: per-call socket timeouts, immediate retries, circuit breaker,
     # and the longest history kept when a pack reads the whole history.
     "NBA_REDIS_TIMEOUT_MS": 50,
@@ -58,6 +59,9 @@ def load_config(overrides: Mapping[str, Any] | None = None,
             raise ConfigurationError(f"{name} must be a number, got {config[name]!r}") from exc
         if config[name] < low:
             raise ConfigurationError(f"{name} must be at least {low}, got {config[name]}")
+    if config["NBA_LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigurationError(f"NBA_LOG_FORMAT must be json or text, got "
+                                 f"{config['NBA_LOG_FORMAT']!r}")
     return config
 
 

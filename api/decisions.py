@@ -1,8 +1,11 @@
 """POST /v1/decisions and POST /v1/outcomes."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, jsonify
 
+from api import metrics
 from api.auth import authorize
 from api.bodies import load_body
 from api.schemas import (
@@ -30,7 +33,12 @@ def create_decision():
     body["at"] = body["at"] or nba.clock()
     decision_id = nba.decisions.new_id()
     tag_decision(decision_id, nba.pack.plan.hash)
+    started = time.perf_counter()
     result = nba.decisions.decide(DecisionRequest(**body), decision_id)
+    decision = result.decision
+    metrics.record_decision(body["channel"], result.plan.name, len(decision.actions),
+                            decision.fallback, decision.exclusion_counts,
+                            time.perf_counter() - started)
     return jsonify(_decision_response.dump(_decision_answer(result, body, nba.backend_name)))
 
 
@@ -59,6 +67,8 @@ def record_outcome():
     body["at"] = body["at"] or nba.clock()
     tag_decision(body["decision_id"], nba.pack.plan.hash)
     recorded = nba.decisions.record_outcome(OutcomeReport(**body))
+    if not recorded.duplicate:
+        metrics.record_outcome(body["outcome"])
     return jsonify(_outcome_response.dump({
         "decision_id": body["decision_id"], "action_id": body["action_id"],
         "contact_id": recorded.contact_id, "outcome": body["outcome"],

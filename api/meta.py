@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
+from api import metrics
 from api.auth import authorize
 from api.errors import error_body
 from api.openapi import build_spec
@@ -57,10 +58,21 @@ def ready():
         healthy = nba.store.ping()
     except Exception:  # any store failure means not ready
         healthy = False
+    circuit = getattr(nba.store, "circuit_state", None)
     if not healthy:
-        return error_body(503, "store_unavailable", "the contact store cannot be reached")
+        detail = f" (circuit {circuit})" if circuit else ""
+        return error_body(503, "store_unavailable",
+                          f"the contact store cannot be reached{detail}")
     return jsonify(_health.dump({"status": "ready", "engine": nba.backend_name,
-                                 "pack": _pack_ref(nba.pack.plan), "store": nba.store_kind}))
+                                 "pack": _pack_ref(nba.pack.plan), "store": nba.store_kind,
+                                 "store_circuit": circuit}))
+
+
+@blueprint.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text format; no API key: expose it on the internal network only."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
 
 
 @blueprint.get("/openapi.json")

@@ -30,6 +30,8 @@ _ROUTES = [
     ("/v1/pack", "get", "The active rule pack", None, "Pack"),
     ("/healthz", "get", "Liveness, active engine and pack", None, "Health"),
     ("/readyz", "get", "Readiness: the store can be reached", None, "Health"),
+    ("/metrics", "get", "Prometheus metrics of every worker (no API key: keep it internal)",
+     None, None),
 ]
 _SCHEMAS = {
     "DecisionRequest": schemas.DecisionRequestSchema, "DecisionResponse":

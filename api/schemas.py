@@ -192,6 +192,8 @@ class HealthSchema(Schema):
     engine = fields.String()
     pack = fields.Nested(PackRefSchema)
     store = fields.String()
+    store_circuit = fields.String(allow_none=True, metadata={
+        "description": "circuit breaker of a networked store: closed, open or half_open"})
 
 
 class ErrorDetailSchema(Schema):

@@ -55,32 +55,38 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     fired = derive_facts(plan.facts, scope)
     ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
                           request.explain)
-    survivors, excluded = _screen(plan, ctx)
+    survivors, excluded, counts = _screen(plan, ctx)
+    screened = len(excluded)
     chosen = _select(survivors, ctx, request, excluded)
+    for exclusion in excluded[screened:]:
+        counts[exclusion.policy] = counts.get(exclusion.policy, 0) + 1
     return Decision(
         actions=tuple(chosen),
         excluded=tuple(excluded) if request.explain else (),
         facts=dict(scope.facts), fired=tuple(fired),
         reservation=_reservation(plan, ctx, request, decision_id, chosen),
+        exclusion_counts=counts,
     )
 
 
-def _screen(plan: Plan, ctx: DecisionContext) -> tuple[list, list[Exclusion]]:
+def _screen(plan: Plan, ctx: DecisionContext) -> tuple[list, list[Exclusion], dict[str, int]]:
     """Every candidate through its checks; survivors scored and ranked
-    (score, then priority, then pack order)."""
+    (score, then priority, then pack order); exclusions counted by policy."""
     excluded: list[Exclusion] = []
+    counts: dict[str, int] = {}
     survivors = []
     for action, checks in plan.candidates[ctx.channel.name]:
         for check in checks:
             exclusion = check(action, ctx)
             if exclusion is not None:
+                counts[exclusion.policy] = counts.get(exclusion.policy, 0) + 1
                 if ctx.explain:
                     excluded.append(exclusion)
                 break
         else:
             survivors.append((_score(plan, action, ctx), action))
     survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
-    return survivors, excluded
+    return survivors, excluded, counts
 
 
 def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float, float]:

@@ -37,4 +37,5 @@ def fallback_decision(plan: Plan, request: DecisionRequest, reason: str,
     chosen = ChosenAction(action.id, action.program, action.kind, request.channel, 0.0, content,
                           (f"fallback for {slot}: {REASONS[reason]}",), fallback=True)
     return Decision(actions=(chosen,), excluded=decided.excluded if decided else (),
-                    facts=facts, fired=decided.fired if decided else (), fallback=reason)
+                    facts=facts, fired=decided.fired if decided else (), fallback=reason,
+                    exclusion_counts=decided.exclusion_counts if decided else {})

@@ -196,6 +196,8 @@ class Decision:
     # Why the pack's fallback action was served, if it was: "nothing_eligible"
     # or "store_unavailable". A fallback is never recorded.
     fallback: str | None = None
+    # How many candidates each policy category left out (explain or not).
+    exclusion_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

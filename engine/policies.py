@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Callable
 
 from engine.history import HistoryView
-from engine.model import Exclusion, HistoryEntry
+from engine.model import POLICIES, Exclusion, HistoryEntry
 from engine.plan import ActionPlan, ChannelPlan, Plan, PressureRule, SuppressRule
 from engine.timeutil import isoformat
 from engine.vocabulary import Scope
@@ -81,7 +81,9 @@ def _suppression_key(scope: str, entry: HistoryEntry) -> str | None:
 
 
 # What a check returns when the caller did not ask why (no reason is built).
-EXCLUDED = Exclusion("", "", "", "", "")
+# Without explain, one shared exclusion per policy category: it says which
+# category left the candidate out (for metrics) without building any sentence.
+EXCLUDED = {policy: Exclusion("", "", policy, "", "") for policy in POLICIES}
 
 
 def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str,
@@ -89,7 +91,7 @@ def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str,
              ) -> Exclusion:
     """The exclusion, with its sentence and date built only when explaining."""
     if not ctx.explain:
-        return EXCLUDED
+        return EXCLUDED[policy]
     return Exclusion(action.id, ctx.channel.name, policy, rule, reason(),
                      again() if again else None)
 
@@ -98,7 +100,7 @@ def check_eligibility(action: ActionPlan, ctx: DecisionContext) -> Exclusion | N
     if action.when is None or action.when.evaluate(ctx.scope):
         return None
     if not ctx.explain:
-        return EXCLUDED  # the most common exclusion: skip building its reason
+        return EXCLUDED["eligibility"]  # the most common exclusion: skip building its reason
     return _exclude(action, ctx, "eligibility", action.id,
                     lambda: f"The contact does not meet the condition of {action.id}: "
                             f"{action.when.source.strip()}.")

@@ -67,7 +67,8 @@ class RedisStore:
     def __init__(self, url: str, *, timeout_ms: float = 50, connect_timeout_ms: float = 50,
                  retries: int = 1, breaker_failures: int = 3, breaker_reset_s: float = 1.0,
                  max_history_days: float = 730, prefix: str = "nba",
-                 on_circuit_change: Callable[[str], None] | None = None) -> None:
+                 on_circuit_change: Callable[[str], None] | None = None,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.url = url
         self.cluster = url.startswith("redis+cluster://")
         self.timeout_s = timeout_ms / 1000
@@ -81,6 +82,7 @@ class RedisStore:
         self._client: Any = None
         self._client_pid: int | None = None
         self._scripts: dict[str, Any] = {}
+        self.on_error = on_error
 
     # -- connection and resilience --------------------------------------------
 
@@ -133,6 +135,8 @@ class RedisStore:
             self.breaker.succeeded()
             return result
         self.breaker.failed()
+        if self.on_error is not None:
+            self.on_error(operation)
         raise StoreUnavailable(f"redis store unavailable ({operation}): {last}") from last
 
     def _script(self, name: str) -> Any:

@@ -34,14 +34,21 @@ def free_port() -> int:
 class Gunicorn:
     """A real gunicorn with two workers, started for one test."""
 
-    def __init__(self, app: str, env: dict[str, str], log: Path, threads: int = 1):
+    def __init__(self, app: str, env: dict[str, str], log: Path, threads: int = 1,
+                 config: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "--workers", "2", "--threads", str(threads),
-             "--bind", f"127.0.0.1:{self.port}", app],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
+        if config:  # the shipped gunicorn.conf.py, as `make run` uses it
+            command = [str(GUNICORN), "-c", "gunicorn.conf.py", app]
+            env = {"NBA_BIND": f"127.0.0.1:{self.port}", "NBA_WORKERS": "2",
+                   "NBA_THREADS": str(threads), **env}
+        else:
+            command = [str(GUNICORN), "--workers", "2", "--threads", str(threads),
+                       "--bind", f"127.0.0.1:{self.port}", app]
+        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**environ, **env},
+                                        stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
