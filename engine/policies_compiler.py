@@ -19,7 +19,7 @@ SUPPRESS_KEYS = ("id", "after", "same_action_for", "same_program_for", "for", "k
 SUPPRESS_SCOPES = {"same_action_for": "action", "same_program_for": "program", "for": "all"}
 TEST_KEYS = ("name", "at", "contact", "history", "request", "expect", "description")
 REQUEST_KEYS = ("channel", "placement", "context", "profile", "limit")
-EXPECT_KEYS = ("actions", "excluded", "facts")
+EXPECT_KEYS = ("actions", "excluded", "facts", "fallback")
 HISTORY_KEYS = ("action", "channel", "at", "outcomes", "placement")
 
 
@@ -149,6 +149,8 @@ def _check_test(checker: Checker, path: Path, spec: dict[str, Any], channels, ac
     expect = checker.mapping(path + ("expect",), spec.get("expect"), EXPECT_KEYS) or {}
     if "actions" in expect:
         checker.names(path + ("expect", "actions"), expect["actions"], action_ids, "action")
+    if "fallback" in expect and not isinstance(expect["fallback"], bool):
+        checker.problem(path + ("expect", "fallback"), "expected true or false")
     excluded = checker.mapping(path + ("expect", "excluded"), expect.get("excluded"), action_ids)
     for action_id, policy in (excluded or {}).items():
         if policy not in POLICIES:

@@ -115,6 +115,9 @@ def _compare(expect: dict[str, Any], decision) -> list[str]:
     got_actions = [a.action_id for a in decision.actions]
     if "actions" in expect and list(expect["actions"] or []) != got_actions:
         failures.append(f"actions: expected {expect['actions']}, got {got_actions}")
+    if "fallback" in expect and expect["fallback"] != (decision.fallback is not None):
+        failures.append(f"fallback: expected {expect['fallback']}, got "
+                        f"{decision.fallback or 'no fallback'}")
     policies = {}
     for exclusion in decision.excluded:
         policies.setdefault(exclusion.action_id, exclusion)
