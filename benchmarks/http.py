@@ -1,0 +1,245 @@
+"""The real service over HTTP, against a minimal reference, in one run.
+
+    .venv/bin/python benchmarks/http.py            # full run (about 4 minutes)
+    .venv/bin/python benchmarks/http.py --quick    # a smoke run (about 1 minute)
+
+It writes the 100-action benchmark pack (benchmarks/engine.py), seeds
+CONTACTS contacts (profile, consents, HISTORY entries each) into SQLite and
+into a redis-server it starts on a free port, and starts gunicorn with the
+shipped gunicorn.conf.py and 2 workers for:
+
+- the real service on SQLite,
+- the real service on Redis,
+- benchmarks/reference_app.py on the same Redis server (its own database,
+  seeded alike): marshmallow parse, one
+  Redis read of the contact, one Lua reserve, a JSON answer.
+
+Load: CLIENTS concurrent keep-alive connections (threads spread over several
+processes), each posting decisions for random contacts on random outbound
+channels for DURATION seconds; at 1 and at 16 clients. The three servers are
+measured in interleaved rounds; figures are medians of the rounds. The load
+generator shares the machine's cores with the servers, alike for all three.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is called http.py: its folder must not shadow the standard http package.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from benchmarks.engine import NOW, generated_pack, profile  # noqa: E402
+from engine.compiler import compile_pack  # noqa: E402
+from engine.model import ContactRecord, HistoryEntry, Reservation  # noqa: E402
+from store import store_from_url  # noqa: E402
+from tests.servers import RedisServer, free_port  # noqa: E402
+
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+CHANNELS = ("email", "sms", "mail", "call")
+
+
+def seed(url: str, pack_path: Path, contacts: int, history: int) -> None:
+    plan = compile_pack(pack_path.read_bytes(), str(pack_path))
+    store = store_from_url(url, {"timeout_ms": 2000, "connect_timeout_ms": 2000})
+    rng = random.Random(11)
+    for number in range(contacts):
+        contact_id = f"c{number}"
+        store.put_contact(ContactRecord(contact_id, profile(rng), {c: True for c in CHANNELS}))
+        entries = []
+        for n in range(history):
+            action = rng.choice(plan.actions)
+            at = NOW - timedelta(minutes=rng.randint(60, 300 * 24 * 60))
+            entries.append(HistoryEntry(f"seed-{number}-{n}", action.id, action.program,
+                                        action.kind, rng.choice(action.channels), at))
+        store.reserve(Reservation(contact_id, tuple(entries)))
+    store.close()
+
+
+class Server:
+    """gunicorn with gunicorn.conf.py and 2 workers."""
+
+    def __init__(self, name: str, app: str, env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.port = free_port()
+        self.log = (log_dir / f"{name.replace(' ', '-')}.log").open("w")
+        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.process = subprocess.Popen(
+            [str(GUNICORN), "-c", "gunicorn.conf.py", app], cwd=ROOT,
+            env={**environ, **env, "NBA_BIND": f"127.0.0.1:{self.port}", "NBA_WORKERS": "2"},
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", "/readyz")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+def _client_thread(port: int, contacts: int, deadline: float, seed_value: int, out: list) -> None:
+    rng = random.Random(seed_value)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    while time.monotonic() < deadline:
+        body = json.dumps({"contact_id": f"c{rng.randrange(contacts)}",
+                           "channel": rng.choice(CHANNELS)})
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/v1/decisions", body, headers)
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        except OSError:
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            status = 0
+        out.append((time.perf_counter() - started, status))
+    connection.close()
+
+
+def _client_process(port: int, threads: int, contacts: int, seconds: float, seed_value: int,
+                    start, queue) -> None:
+    start.wait()
+    deadline = time.monotonic() + seconds
+    results: list = []
+    workers = [threading.Thread(target=_client_thread,
+                                args=(port, contacts, deadline, seed_value * 100 + n, results))
+               for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    queue.put(results)
+
+
+def drive(port: int, clients: int, contacts: int, seconds: float, seed_value: int) -> dict:
+    """Run ``clients`` keep-alive connections for ``seconds``; throughput and latencies."""
+    processes = min(clients, 4)
+    per_process = [clients // processes + (1 if n < clients % processes else 0)
+                   for n in range(processes)]
+    context = multiprocessing.get_context("fork")
+    start, queue = context.Event(), context.Queue()
+    children = [context.Process(target=_client_process, args=(
+        port, threads, contacts, seconds, seed_value + n, start, queue))
+        for n, threads in enumerate(per_process)]
+    for child in children:
+        child.start()
+    time.sleep(0.3)
+    start.set()
+    results = [item for _ in children for item in queue.get(timeout=seconds + 60)]
+    for child in children:
+        child.join()
+    latencies = sorted(took for took, status in results if status == 200)
+    errors = sum(1 for _, status in results if status != 200)
+    return {"rps": len(latencies) / seconds, "errors": errors,
+            "p50": statistics.median(latencies) if latencies else float("nan"),
+            "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, fewer rounds")
+    parser.add_argument("--duration", type=float, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds")
+    parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument("--history", type=int, default=50)
+    args = parser.parse_args()
+    seconds = args.duration or (3.0 if args.quick else 8.0)
+    rounds = args.rounds or (1 if args.quick else 3)
+    work = Path(tempfile.mkdtemp(prefix="nba-http-bench-"))
+    pack = work / "bench.yaml"
+    pack.write_text(generated_pack(100))
+    redis_server = RedisServer(directory=work / "redis").start()
+    servers: list[Server] = []
+    try:
+        sqlite_url = f"sqlite:///{work / 'nba.db'}"
+        print(f"seeding {args.contacts} contacts with {args.history} history entries each ...")
+        seed(sqlite_url, pack, args.contacts, args.history)
+        seed(redis_server.url, pack, args.contacts, args.history)
+        # The reference writes entries of its own shape: it gets its own copy (database 1).
+        reference_url = redis_server.url.rsplit("/", 1)[0] + "/1"
+        seed(reference_url, pack, args.contacts, args.history)
+        common = {"NBA_PACK": str(pack), "NBA_LOG_LEVEL": "INFO"}
+        servers = [
+            Server("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}, work),
+            Server("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url},
+                   work),
+            Server("reference redis", "benchmarks.reference_app:create_app()",
+                   {"REFERENCE_REDIS_URL": reference_url}, work),
+        ]
+        figures = measure(servers, args.contacts, seconds, rounds)
+    finally:
+        for server in servers:
+            server.stop()
+        redis_server.stop()
+    report(figures, args, seconds, rounds)
+
+
+def measure(servers: list[Server], contacts: int, seconds: float, rounds: int) -> dict:
+    figures: dict = {(s.name, c): [] for s in servers for c in (1, 16)}
+    for round_number in range(rounds):
+        for clients in (1, 16):
+            for server in servers:
+                result = drive(server.port, clients, contacts, seconds, round_number * 1000)
+                figures[(server.name, clients)].append(result)
+                print(f"  round {round_number + 1} {server.name:>16} {clients:>2} clients: "
+                      f"{result['rps']:,.0f}/s p50 {result['p50'] * 1000:.2f} ms "
+                      f"errors {result['errors']}", flush=True)
+    return figures
+
+
+def report(figures: dict, args, seconds: float, rounds: int) -> None:
+    print(f"\ncores: {os.cpu_count()}; 100-action pack; {args.contacts} contacts with "
+          f"{args.history} history entries; gunicorn.conf.py, 2 sync workers; "
+          f"{rounds} interleaved round(s) of {seconds:g} s per figure; medians")
+    print(f"{'server':>16} {'clients':>7} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'errors':>7}")
+    medians = {}
+    for (name, clients), runs in figures.items():
+        row = {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99")}
+        row["errors"] = sum(r["errors"] for r in runs)
+        medians[(name, clients)] = row
+        print(f"{name:>16} {clients:>7} {row['rps']:>12,.0f} {row['p50'] * 1000:>8.2f} "
+              f"{row['p99'] * 1000:>8.2f} {row['errors']:>7}")
+    reference16 = medians[("reference redis", 16)]["rps"]
+    reference1 = medians[("reference redis", 1)]["p50"]
+    for name in ("service redis", "service sqlite"):
+        print(f"{name} / reference redis: throughput at 16 clients "
+              f"{medians[(name, 16)]['rps'] / reference16:.2f} (target >= 0.8), "
+              f"p50 at 1 client {medians[(name, 1)]['p50'] / reference1:.2f} (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()
