@@ -53,6 +53,22 @@ class HistoryEntry:
     def has_outcome(self, outcome: str) -> bool:
         return any(o.outcome == outcome for o in self.outcomes)
 
+    @classmethod
+    def restore(cls, decision_id: str, action_id: str, program: str, kind: str, channel: str,
+                at: datetime, placement: str | None, outcomes: tuple[Outcome, ...],
+                ts: float) -> HistoryEntry:
+        """An entry read back from a store, built without the dataclass machinery.
+
+        Stores build thousands of these per second; ``ts`` must be
+        ``at.timestamp()``. The result equals the one ``HistoryEntry(...)`` builds.
+        """
+        entry = object.__new__(cls)
+        entry.__dict__.update(
+            decision_id=decision_id, action_id=action_id, program=program, kind=kind,
+            channel=channel, at=at, placement=placement, outcomes=outcomes, ts=ts,
+            failed=any(o.outcome == "failed" for o in outcomes) if outcomes else False)
+        return entry
+
 
 @dataclass(frozen=True)
 class ContactSnapshot:

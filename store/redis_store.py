@@ -395,15 +395,20 @@ def _snapshot_parts(reply: list) -> tuple[dict, dict, int, tuple[HistoryEntry, .
         entry_field, _, name = field.rpartition(SEP)
         by_entry.setdefault(entry_field, []).append((name, raw))
     keyed = []
-    for raw in values:
-        e = json.loads(raw)
-        outcomes = _outcomes(by_entry.get(_field(e["d"], e["a"]), []))
-        entry = HistoryEntry(e["d"], e["a"], e["p"], e["k"], e["c"], _at(e["t"]), e["l"],
-                             outcomes)
-        keyed.append((int(e["t"]), e["s"], entry))
-    keyed.sort(key=lambda item: (item[0], item[1]))
+    for e in json.loads(values):
+        micros = int(e["t"])
+        recorded = by_entry.get(_field(e["d"], e["a"])) if by_entry else None
+        outcomes = _outcomes(recorded) if recorded else ()
+        entry = HistoryEntry.restore(e["d"], e["a"], e["p"], e["k"], e["c"], _at(micros),
+                                     e["l"], outcomes, micros / 1_000_000)
+        keyed.append((micros, e["s"], entry))
+    keyed.sort(key=_by_time_then_sequence)
     return (_profile(profile_flat), _consents(consents_flat), seen,
             tuple(entry for _, _, entry in keyed))
+
+
+def _by_time_then_sequence(item: tuple) -> tuple[int, int]:
+    return item[0], item[1]
 
 
 def _claims(reservation: Reservation) -> list[dict]:
