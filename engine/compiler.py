@@ -132,7 +132,9 @@ class _PackCompiler(Checker):
         compiled: dict[str, dict[str, str]] = {}
         for channel, slots in (spec or {}).items():
             path = ("fallbacks", channel)
-            if channel in self.channels and not self.channels[channel].inbound:
+            if channel not in self.channels:
+                continue  # reported as an unknown key
+            if not self.channels[channel].inbound:
                 self.problem(path, f"{channel} is an outbound channel: it never gets a fallback "
                                    "(it fails closed when the store is down); fallbacks are for "
                                    "inbound channels")

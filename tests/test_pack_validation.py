@@ -104,3 +104,27 @@ def test_the_test_command_fails_on_a_failing_pack_test(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 1
     assert "FAIL" in run.stdout and "expected ['newsletter'], got ['winback_call']" in run.stdout
+
+
+FALLBACKS = (PACKS / "faults.yaml").read_text()
+
+
+def test_a_fallback_must_be_an_existing_action_of_an_inbound_channel():
+    broken = FALLBACKS.replace(
+        "  web: {default: brand_banner}",
+        "  web: {default: brand_banners, checkout: weekly_offer, home: brand_banner}\n"
+        "  email: {default: weekly_offer}\n"
+        "  fax: {default: brand_banner}")
+    found = problems(broken)
+    assert any("fallbacks.web.default: unknown action 'brand_banners'" in p for p in found), found
+    assert any("fallbacks.email: email is an outbound channel" in p for p in found), found
+    assert any("fallbacks.fax: unknown key 'fax'" in p for p in found), found
+    assert len(found) == 3, found
+
+
+def test_a_fallback_action_must_offer_the_channel():
+    broken = FALLBACKS.replace("channels: [web]\n    when: \"false\"",
+                               "channels: [email]\n    when: \"false\"")
+    found = problems(broken)
+    assert any("fallbacks.web.default: action brand_banner does not offer channel web" in p
+               for p in found), found
