@@ -3,6 +3,7 @@
 Every setting can be overridden with an environment variable (NBA_BIND,
 NBA_WORKERS, NBA_THREADS, NBA_TIMEOUT_S) or on the gunicorn command line.
 """
+import glob
 import multiprocessing
 import os
 import shutil
@@ -34,6 +35,14 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _owned_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 else:
     _owned_metrics_dir = None
+
+
+def on_starting(server):
+    # Samples left by an earlier run in a directory the operator provided
+    # would be added to this run's: start from an empty directory.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for leftover in glob.glob(os.path.join(directory, "*.db")):
+        os.remove(leftover)
 
 
 def child_exit(server, worker):

@@ -33,8 +33,8 @@ OUTCOMES = Counter("nba_outcomes_total", "Outcomes recorded", ["outcome"])
 STORE_ERRORS = Counter("nba_store_errors_total", "Store calls that failed (after retries)",
                        ["operation"])
 CIRCUIT = Gauge("nba_store_circuit_state",
-                "Store circuit breaker: 0 closed, 1 half-open, 2 open (worst worker)",
-                multiprocess_mode="max")
+                "Store circuit breaker: 0 closed, 1 half-open, 2 open (worst live worker)",
+                multiprocess_mode="livemax")
 CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 
