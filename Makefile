@@ -22,6 +22,7 @@ run: install
 
 test: install
 	$(PY) -m engine test rules/
+	$(PY) -m engine test rules/ --engine durable
 	$(PY) -m pytest
 
 lint: install
