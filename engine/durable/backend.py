@@ -27,8 +27,14 @@ from typing import Any
 
 from engine.decide import conclude, open_decision
 from engine.durable.conditions import project
-from engine.durable.rulesets import Candidate, RulesetPlan, build_ruleset, ruleset_name
-from engine.errors import EngineError
+from engine.durable.rulesets import (
+    Candidate,
+    RulesetPlan,
+    build_ruleset,
+    describe_rule,
+    ruleset_name,
+)
+from engine.errors import EngineError, InvalidPack, PackProblem
 from engine.model import ContactSnapshot, Decision, DecisionRequest, Exclusion
 from engine.plan import ActionPlan, Plan
 from engine.policies import DecisionContext
@@ -74,7 +80,10 @@ class LoadedRuleset:
         ruleset._host = None
         ruleset._definition = spec.rules
         ruleset._actions = {name: Promise(self._recorder(name)) for name in spec.rules}
-        ruleset._handle = durable_rules_engine.create_ruleset(spec.name, encode(spec.rules))
+        try:
+            ruleset._handle = durable_rules_engine.create_ruleset(spec.name, encode(spec.rules))
+        except durable_rules_engine.error as exc:
+            raise InvalidPack(_refused_rules(spec, exc)) from exc
         self.ruleset = ruleset
 
     def _recorder(self, name: str):
@@ -95,6 +104,22 @@ class LoadedRuleset:
 
     def delete_state(self, sid: str) -> None:
         self.core.delete_state(self.ruleset._handle, sid)
+
+
+def _refused_rules(spec: RulesetPlan, error: Exception) -> list[PackProblem]:
+    """Which rules durable-rules refuses to load, each tried alone."""
+    import durable_rules_engine
+
+    problems = []
+    for name, rule in spec.rules.items():
+        try:
+            durable_rules_engine.create_ruleset(f"{spec.name}_probe_{name}", encode({name: rule}))
+        except durable_rules_engine.error as exc:
+            problems.append(PackProblem(f"pack {spec.name}", None, describe_rule(spec, name),
+                                        f"durable-rules cannot load this condition ({exc}); "
+                                        "simplify it (fewer alternatives joined by or)"))
+    return problems or [PackProblem(f"pack {spec.name}", None, "",
+                                    f"durable-rules cannot load this pack ({error})")]
 
 
 class DurableBackend:

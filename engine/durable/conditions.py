@@ -7,9 +7,12 @@ history count, arithmetic...) is computed in Python by the pack language
 itself and put on the fact under one attribute whose name carries its type:
 ``o3n`` for a number, ``o3s`` a text, ``o3b`` true/false, ``o3z`` null,
 ``o3c`` a list or object (its length), ``o3t`` anything else, ``o3x`` NaN.
-The comparisons, the ``and``/``or``/``not`` structure and the truth of bare
-values are durable-rules conditions on those attributes: a condition on
-``o3n`` cannot match a text, which gives back strict typing.
+Comparisons with literals, membership in a list of texts, the
+``and``/``or``/``not`` structure and the truth of bare values are
+durable-rules conditions on those attributes: a condition on ``o3n`` cannot
+match a text, which gives back strict typing. A comparison between two
+computed values (``contact.a > contact.b``) is itself an operand, computed in
+Python: durable-rules' ``$m`` references match missing attributes.
 
 Every condition is built with its exact negation, so ``not`` needs no
 ``$not`` pattern (which cancels other rules' activations in durable-rules).
@@ -65,8 +68,8 @@ def any_of(*parts: Any, exclusive: bool = False) -> Any:
     for part in parts:
         if part == TRUE:
             return TRUE
-        if isinstance(part, AnyOf) and (part.exclusive or not exclusive):
-            flat += part.parts
+        if isinstance(part, AnyOf) and part.exclusive == exclusive:
+            flat += part.parts  # same kind of disjunction: the count is unchanged
         elif part != FALSE:
             flat.append(part)
     return flat[0] if len(flat) == 1 else AnyOf(tuple(flat), exclusive)
@@ -102,6 +105,9 @@ def widest(cond: Any) -> int:
 def to_json(cond: Any) -> dict[str, Any]:
     if isinstance(cond, Leaf):
         return cond.test
+    if not cond.parts:
+        # An empty "$and" sends durable-rules 2.0.28 into an endless loop.
+        raise ValueError("constant conditions are resolved before they reach durable-rules")
     key = "$and" if isinstance(cond, All) else "$or"
     return {key: [to_json(p) for p in cond.parts]}
 
@@ -264,7 +270,9 @@ class Lowering:
             return self.against_literal(self.operand(right), _FLIPPED[name], lit_left)
         if lit_right is not _NO_LITERAL:
             return self.against_literal(self.operand(left), name, lit_right)
-        return self.between(self.operand(left), name, self.operand(right))
+        # Two computed values: durable-rules' ``$m`` references match missing
+        # attributes, so the comparison itself is one more operand, computed in Python.
+        return self.truth(self.operand(ast.Compare(left, [op], [right])))
 
     def against_literal(self, o: Operand, op: str, value: Any) -> tuple[Any, Any]:
         if value is None:
@@ -282,25 +290,6 @@ class Lowering:
         return test(op, attr, value), any_of(missing(attr), test(_NEGATED[op], attr, value),
                                               exclusive=True)
 
-    def between(self, a: Operand, op: str, b: Operand) -> tuple[Any, Any]:
-        """Two computed values: the same type and the comparison, via ``$m``."""
-        if op == "$neq":
-            no, yes = self.between(a, "$eq", b)
-            return yes, no
-        kinds = ("n", "s", "b", "t") if op == "$eq" else ("n", "s")
-        yes = [all_of(exists(a.attr(k)), exists(b.attr(k)),
-                      Leaf(_reference(op, a.attr(k), b.attr(k)))) for k in kinds]
-        no = [all_of(exists(a.attr(k)), missing(b.attr(k))) for k in kinds]
-        no += [all_of(exists(a.attr(k)), exists(b.attr(k)),
-                      Leaf(_reference(_NEGATED[op], a.attr(k), b.attr(k)))) for k in kinds]
-        others = [k for k in KINDS if k not in kinds]
-        if op == "$eq":
-            yes.append(all_of(exists(a.attr("z")), exists(b.attr("z"))))
-            no.append(all_of(exists(a.attr("z")), missing(b.attr("z"))))
-            others.remove("z")
-        no += [exists(a.attr(k)) for k in others]
-        return any_of(*yes, exclusive=True), any_of(*no, exclusive=True)
-
     def membership(self, item: ast.AST, inside: bool, container: ast.AST) -> tuple[Any, Any]:
         texts = _text_list(container)
         if texts is None or literal(item) is not _NO_LITERAL:
@@ -314,10 +303,6 @@ class Lowering:
                                                           exclusive=True)
         # ``not in`` holds only for a text that is none of them
         return all_of(exists(attr), *different), any_of(missing(attr), *equal, exclusive=True)
-
-
-def _reference(op: str, left: str, right: str) -> dict[str, Any]:
-    return {op: {left: {"$m": right}}}
 
 
 def literal(node: ast.AST) -> Any:

@@ -21,12 +21,12 @@ from typing import Any, Callable
 from engine.durable.conditions import (
     FALSE,
     TRUE,
-    All,
     Lowering,
     Operand,
     Operands,
     UnsupportedCondition,
     activations,
+    all_of,
     branches,
     to_json,
     widest,
@@ -37,7 +37,7 @@ from engine.plan import ActionPlan, FactRule, Plan
 
 MAX_ACTIVATIONS = 60  # per fact; durable-rules fails beyond 64
 MAX_PROPERTIES = 200  # per fact; durable-rules fails beyond about 252
-MAX_BRANCHES = 256  # conjunctions one rule expands to
+MAX_BRANCHES = 20_000  # conjunctions one rule expands to (15,625 measured fine)
 MAX_WIDTH = 40  # tests in one conjunction; 100 aborted the process
 SENTINEL = "sentinel"
 _BASE = 4  # sid, id, t and the key carried by every fact
@@ -183,7 +183,7 @@ class _Builder:
             policies = ()
         measures = tuple(m for p in policies for m in p.measures)
         candidate = Candidate(key, action, tuple(lowering.used), policies, measures)
-        passes = All(tuple(p.passes for p in policies)) if policies else TRUE
+        passes = all_of(*[p.passes for p in policies])
         self.add_rule(f"p{key}", {"t": "c", "a": key}, passes, ("pass", key))
         for index, policy in enumerate(policies):
             self.add_rule(f"x{key}_{index}", {"t": "c", "a": key}, policy.excludes,
@@ -220,3 +220,17 @@ class _Builder:
         self.result.rules[name] = {"pri": priority, "all": [{"m": {"$and": tests}}]}
         self.result.meanings[name] = meaning
 
+
+
+def describe_rule(spec: RulesetPlan, name: str) -> str:
+    """Where a rule of the ruleset comes from in the pack."""
+    kind, ref = spec.meanings.get(name, ("", None))
+    if kind == "fact":
+        return f"facts.{spec.facts[ref].id}.when"
+    if kind in ("pass", "exclude"):
+        key = ref if kind == "pass" else ref[0]
+        for channel, candidates in spec.candidates.items():
+            for candidate in candidates:
+                if candidate.key == key:
+                    return f"actions.{candidate.action.id} (on {channel})"
+    return name
