@@ -152,6 +152,9 @@ class _Builder:
             self.problem(f"facts.{rule.id}.when", str(exc))
             return FALSE, []
         self.check_size(f"facts.{rule.id}.when", cond)
+        if len(lowering.used) + _BASE > MAX_PROPERTIES:
+            self.problem(f"facts.{rule.id}.when", f"it reads {len(lowering.used)} values "
+                                                  f"(at most {MAX_PROPERTIES - _BASE})")
         return cond, lowering.used
 
     def chunked(self, rules: list[tuple[int, Any, list[Operand]]]) -> list[list]:
