@@ -7,7 +7,7 @@ check that can exclude it. A sentinel rule at the lowest salience matches
 every subject fact, so every state has dispatched an action before it is
 deleted.
 
-Limits measured on durable-rules 2.0.28 (see docs/engines.md): more than 64
+Limits measured on durable-rules 2.0.28 with small probe scripts: more than 64
 activations for one fact raise error 303; about 252 properties on a fact
 raise error 302; a conjunction of 100 tests aborted the process. A pack that
 would come near them is refused here, with the rule to blame.
