@@ -25,6 +25,7 @@ redis-server:
 
 test: install redis-server
 	$(PY) -m engine test rules/
+	$(PY) -m engine test rules/ --engine durable
 	$(PY) -m pytest
 
 lint: install

@@ -1,7 +1,7 @@
 """Tools for rule authors.
 
     python -m engine validate rules/retail.yaml
-    python -m engine test rules/
+    python -m engine test rules/ [--engine durable]
     python -m engine vocabulary
 
 Exit codes: 0 success, 1 invalid pack or failed test (or no test ran), 2 usage.
@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from engine.backends import BACKENDS, backend_from_name
 from engine.compiler import load_pack
 from engine.errors import InvalidPack
 from engine.testing import pack_files, run_file
@@ -35,12 +36,13 @@ def validate(paths: list[str]) -> int:
     return status
 
 
-def test(paths: list[str]) -> int:
+def test(paths: list[str], engine: str = "compiled") -> int:
     passed = failed = 0
     files = pack_files(paths)
+    backend = backend_from_name(engine)
     for path in files:
         try:
-            results = run_file(path)
+            results = run_file(path, backend)
         except InvalidPack as exc:
             print(f"INVALID {path}\n" + "\n".join(f"  {p}" for p in exc.problems))
             failed += 1
@@ -49,7 +51,7 @@ def test(paths: list[str]) -> int:
             print(result)
             passed += result.passed
             failed += not result.passed
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed ({engine} engine)")
     if passed + failed == 0:
         print(f"no pack test ran in {', '.join(map(str, paths))}", file=sys.stderr)
         return 1
@@ -60,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("validate", help="check packs completely").add_argument("paths", nargs="+")
-    commands.add_parser("test", help="run the packs' own tests").add_argument("paths", nargs="+")
+    tester = commands.add_parser("test", help="run the packs' own tests")
+    tester.add_argument("paths", nargs="+")
+    tester.add_argument("--engine", choices=BACKENDS, default="compiled",
+                        help="execution backend to run them on (default: compiled)")
     commands.add_parser("vocabulary", help="print the functions packs may use")
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.paths)
     if args.command == "test":
-        return test(args.paths)
+        return test(args.paths, args.engine)
     print(json.dumps(export_vocabulary(), indent=2))
     return 0
 

@@ -2,7 +2,8 @@
 
 Every backend takes the same inputs and must return the same ``Decision``;
 the shared pack tests and case files hold them to it. ``compiled`` (plain
-Python closures built once per pack) is the default.
+Python closures built once per pack) is the default; ``durable`` runs the
+same plan in durable-rules (see ``engine/durable/``).
 """
 from __future__ import annotations
 
@@ -48,4 +49,11 @@ def backend_from_name(name: str) -> ExecutionBackend:
     """The backend called ``name``."""
     if name == "compiled":
         return CompiledBackend()
-    raise UnknownBackend(f"unknown engine {name!r}; available: compiled")
+    if name == "durable":
+        from engine.durable import DurableBackend  # imports the native engine only when chosen
+
+        return DurableBackend()
+    raise UnknownBackend(f"unknown engine {name!r}; available: {', '.join(BACKENDS)}")
+
+
+BACKENDS = ("compiled", "durable")

@@ -44,6 +44,16 @@ def contact_view(snapshot: ContactSnapshot, request: DecisionRequest) -> dict[st
 def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, decision_id: str,
            capacity_full: frozenset[str] = frozenset()) -> Decision:
     """Decide which actions ``request`` gets, given the contact's ``snapshot``."""
+    ctx = open_decision(plan, snapshot, request, capacity_full)
+    fired = derive_facts(plan.facts, ctx.scope)
+    passed, excluded, counts = _screen(plan, ctx)
+    return conclude(ctx, request, decision_id, fired, passed, excluded, counts)
+
+
+def open_decision(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
+                  capacity_full: frozenset[str] = frozenset()) -> DecisionContext:
+    """What every backend starts a decision from: the channel, the contact as the
+    request sees it, its history and clock, with no fact derived yet."""
     channel = plan.channels.get(request.channel)
     if channel is None:
         raise UnknownChannel(request.channel, tuple(plan.channels))
@@ -52,29 +62,36 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
     history = HistoryView(snapshot.history, request.at, snapshot.outcome_log, snapshot.stamps)
     scope = Scope(contact, request.context, {}, history, request.at, tz)
-    fired = derive_facts(plan.facts, scope)
-    ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
-                          request.explain)
-    survivors, excluded, counts = _screen(plan, ctx)
+    return DecisionContext(plan, scope, channel, request.placement, capacity_full,
+                           request.explain)
+
+
+def conclude(ctx: DecisionContext, request: DecisionRequest, decision_id: str,
+             fired: list[str], passed: list[ActionPlan], excluded: list[Exclusion],
+             counts: dict[str, int]) -> Decision:
+    """Score and rank the candidates that passed every check, select, and build the
+    decision with its reservation (shared by every backend). ``counts`` holds the
+    screening exclusions by policy category; selection adds its own."""
     screened = len(excluded)
-    chosen = _select(survivors, ctx, request, excluded)
+    chosen = _select(rank(ctx, passed), ctx, request, excluded)
     for exclusion in excluded[screened:]:
         counts[exclusion.policy] = counts.get(exclusion.policy, 0) + 1
     return Decision(
         actions=tuple(chosen),
         excluded=tuple(excluded) if request.explain else (),
-        facts=dict(scope.facts), fired=tuple(fired),
-        reservation=_reservation(plan, ctx, request, decision_id, chosen),
+        facts=dict(ctx.scope.facts), fired=tuple(fired),
+        reservation=_reservation(ctx.plan, ctx, request, decision_id, chosen),
         exclusion_counts=counts,
     )
 
 
-def _screen(plan: Plan, ctx: DecisionContext) -> tuple[list, list[Exclusion], dict[str, int]]:
-    """Every candidate through its checks; survivors scored and ranked
-    (score, then priority, then pack order); exclusions counted by policy."""
+def _screen(plan: Plan, ctx: DecisionContext
+            ) -> tuple[list[ActionPlan], list[Exclusion], dict[str, int]]:
+    """Every candidate through its checks: those that passed, the exclusions, and
+    how many each policy category made."""
     excluded: list[Exclusion] = []
     counts: dict[str, int] = {}
-    survivors = []
+    passed = []
     for action, checks in plan.candidates[ctx.channel.name]:
         for check in checks:
             exclusion = check(action, ctx)
@@ -84,9 +101,16 @@ def _screen(plan: Plan, ctx: DecisionContext) -> tuple[list, list[Exclusion], di
                     excluded.append(exclusion)
                 break
         else:
-            survivors.append((_score(plan, action, ctx), action))
+            passed.append(action)
+    return passed, excluded, counts
+
+
+def rank(ctx: DecisionContext, passed: list[ActionPlan]) -> list:
+    """((score, propensity), action) for each candidate, best first: score, then
+    priority, then pack order."""
+    survivors = [(_score(ctx.plan, action, ctx), action) for action in passed]
     survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
-    return survivors, excluded, counts
+    return survivors
 
 
 def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float, float]:

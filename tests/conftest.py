@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from engine.backends import ExecutionBackend, backend_from_name
 from engine.compiler import load_pack
 from engine.memory import MemoryStore
 from engine.model import ContactRecord, DecisionRequest, HistoryEntry, OutcomeReport, Reservation
@@ -12,6 +14,14 @@ from engine.service import ActivePack, DecisionService
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKS = Path(__file__).resolve().parent / "packs"
+# The whole suite runs on the backend NBA_ENGINE names (the app reads it too):
+#   NBA_ENGINE=durable .venv/bin/python -m pytest
+ENGINE = os.environ.get("NBA_ENGINE", "compiled")
+
+
+def engine_backend() -> ExecutionBackend:
+    """A fresh backend of the kind the suite runs on."""
+    return backend_from_name(ENGINE)
 
 
 def at(text: str) -> datetime:
@@ -24,7 +34,7 @@ class Desk:
     def __init__(self, pack: str = "minimal.yaml"):
         self.plan = load_pack(PACKS / pack)
         self.store = MemoryStore()
-        self.service = DecisionService(self.store, ActivePack(self.plan))
+        self.service = DecisionService(self.store, ActivePack(self.plan), engine_backend())
 
     def contact(self, contact_id: str, consents=None, **profile) -> None:
         self.store.put_contact(ContactRecord(contact_id, profile, consents or {}))

@@ -8,7 +8,7 @@ import pytest
 from api import create_app
 from api.config import ConfigurationError
 from engine.errors import InvalidPack
-from tests.conftest import PACKS
+from tests.conftest import ENGINE, PACKS
 
 KEYS = "chan-key-123:channel,author-key-1:author,admin-key-12:admin"
 
@@ -209,9 +209,9 @@ def test_the_service_refuses_to_start_on_an_invalid_pack_or_setting(tmp_path):
 
 def test_pack_health_openapi_and_docs_are_served(client):
     pack = client.get("/v1/pack").get_json()
-    assert pack["engine"] == "compiled"
+    assert pack["engine"] == ENGINE
     assert "winback_call" in [a["id"] for a in pack["actions"]]
-    assert client.get("/healthz").get_json()["engine"] == "compiled"
+    assert client.get("/healthz").get_json()["engine"] == ENGINE
     assert client.get("/readyz").status_code == 200
     spec = client.get("/openapi.json").get_json()
     assert "DecisionRequest" in spec["components"]["schemas"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.backends import BACKENDS, backend_from_name
 from engine.compiler import load_pack
 from engine.testing import pack_files, run_pack_test
 from tests.conftest import PACKS, ROOT
@@ -27,7 +28,13 @@ def test_the_default_pack_and_a_second_sector_pack_are_shipped_with_tests():
     assert names.get("bank", 0) >= 5, names
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request):
+    """Every pack test runs on every backend: they must give the same answers."""
+    return backend_from_name(request.param)
+
+
 @pytest.mark.parametrize("plan, test, file", CASES)
-def test_pack_test(plan, test, file):
-    result = run_pack_test(plan, test, file)
+def test_pack_test(plan, test, file, backend):
+    result = run_pack_test(plan, test, file, backend)
     assert result.passed, str(result)
