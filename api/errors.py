@@ -9,7 +9,13 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from api.telemetry import report_exception
-from engine.errors import InvalidPack, StoreUnavailable, UnknownChannel, UnknownDecision
+from engine.errors import (
+    EngineUnavailable,
+    InvalidPack,
+    StoreUnavailable,
+    UnknownChannel,
+    UnknownDecision,
+)
 
 log = logging.getLogger("nba.api")
 
@@ -85,6 +91,13 @@ def register_error_handlers(app: Flask) -> None:
         log.error("store unavailable: %s", exc)
         return error_body(503, "store_unavailable", "the contact store cannot be reached; "
                           "nothing was recorded, retry later")
+
+    @app.errorhandler(EngineUnavailable)
+    def engine_unavailable(exc: EngineUnavailable):
+        log.error("engine failure: %s", exc)
+        report_exception(exc)
+        return error_body(503, "engine_unavailable", "the decision engine failed on this "
+                          "request and has recovered; nothing was recorded, retry it")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -54,3 +54,7 @@ class UnknownDecision(EngineError):
 
 class StoreUnavailable(EngineError):
     """The contact store cannot serve the request now (down, locked, timed out)."""
+
+
+class EngineUnavailable(EngineError):
+    """The execution backend failed on this decision and recovered; retry it."""

@@ -220,3 +220,27 @@ def test_pack_health_openapi_and_docs_are_served(client):
     asset = client.get("/docs/static/swagger-ui-bundle.js")
     assert asset.status_code == 200
     asset.close()
+
+
+class FailingBackend:
+    """A backend whose engine fails on every decision, as a native core can."""
+
+    name = "failing"
+
+    def prepare(self, plan) -> None:
+        return None
+
+    def decide(self, *args, **kwargs):
+        from engine.errors import EngineUnavailable
+
+        raise EngineUnavailable("the native core failed; its ruleset was rebuilt")
+
+
+def test_an_engine_failure_is_a_503_to_retry_and_records_nothing(client):
+    services = client.application.extensions["nba"]
+    services.decisions.backend = FailingBackend()
+    answer = client.post("/v1/decisions", json={"contact_id": "c-engine", "channel": "email"},
+                         headers=bearer("chan-key-123"))
+    assert answer.status_code == 503
+    assert answer.get_json()["error"]["code"] == "engine_unavailable"
+    assert services.store.history("c-engine") == ()

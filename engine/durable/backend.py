@@ -34,7 +34,7 @@ from engine.durable.rulesets import (
     describe_rule,
     ruleset_name,
 )
-from engine.errors import EngineError, InvalidPack, PackProblem
+from engine.errors import EngineError, EngineUnavailable, InvalidPack, PackProblem
 from engine.model import ContactSnapshot, Decision, DecisionRequest, Exclusion
 from engine.plan import ActionPlan, Plan
 from engine.policies import DecisionContext
@@ -42,7 +42,7 @@ from engine.policies import DecisionContext
 KEPT_PACKS = 4  # rulesets kept ready for packs recently served (old ones serve in-flight calls)
 
 
-class DurableEngineFailure(EngineError):
+class DurableEngineFailure(EngineUnavailable):
     """durable-rules failed during a decision; the ruleset was retired."""
 
 
