@@ -57,8 +57,10 @@ SEP = "\x1f"
 CAPACITY_TTL_S = 3 * 86_400
 CONTACT_KEYS = ("profile", "consents", "seen", "hist", "times", "touch", "out", "seq")
 TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError, rx.ReadOnlyError,
-             rx.ClusterDownError, rx.TryAgainError, rx.MasterDownError)
-UNAVAILABLE_REPLIES = ("OOM", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
+             rx.ClusterDownError, rx.TryAgainError, rx.MasterDownError, rx.OutOfMemoryError)
+# Replies that mean "Redis cannot serve this now", not "this call is wrong".
+UNAVAILABLE_REPLIES = ("OOM", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY",
+                       "BUSY", "MISCONF", "NOREPLICAS", "MASTER_DOWN")
 
 
 class RedisStore:

@@ -87,3 +87,21 @@ def test_an_unreachable_redis_is_reported_unavailable_not_raised_raw(store):
     with pytest.raises(StoreUnavailable, match="redis store unavailable"):
         dead.load("c1")
     assert not dead.ping()
+
+
+def test_a_full_redis_refuses_writes_and_the_store_reports_it_unavailable(redis_server):
+    """maxmemory with noeviction, as the README recommends: writes fail closed."""
+    from engine.errors import StoreUnavailable
+
+    redis_server.cli("FLUSHALL")
+    store = store_from_url(redis_server.url, {"retries": 0})
+    store.reserve(Reservation("c1", (entry("d0", T0),)))
+    try:
+        redis_server.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        redis_server.cli("CONFIG", "SET", "maxmemory", "1")
+        with pytest.raises(StoreUnavailable, match="maxmemory"):
+            store.reserve(Reservation("c1", (entry("d1", T0),)))
+    finally:
+        redis_server.cli("CONFIG", "SET", "maxmemory", "0")
+    assert [e.decision_id for e in store.history("c1")] == ["d0"]
+    store.close()
