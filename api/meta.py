@@ -41,6 +41,9 @@ def active_pack():
         "policies": {"pressure": [p.id for p in plan.pressure],
                      "suppress": [s.id for s in plan.suppress],
                      "arbitration": plan.arbitration.source},
+        "fallbacks": {channel: dict(slots) for channel, slots in plan.fallbacks.items()},
+        "history_horizon_days": None if plan.history_horizon is None
+        else plan.history_horizon.total_seconds() / 86_400,
     }))
 
 

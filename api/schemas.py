@@ -185,6 +185,10 @@ class PackSchema(Schema):
     channels = fields.List(fields.Nested(ChannelSchema))
     actions = fields.List(fields.Nested(ActionSummarySchema))
     policies = fields.Dict()
+    fallbacks = fields.Dict(metadata={
+        "description": "per inbound channel, placement (or default) to fallback action"})
+    history_horizon_days = fields.Float(allow_none=True, metadata={
+        "description": "how far back the pack reads history; null when it reads all of it"})
 
 
 class HealthSchema(Schema):

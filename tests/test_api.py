@@ -210,6 +210,8 @@ def test_the_service_refuses_to_start_on_an_invalid_pack_or_setting(tmp_path):
 def test_pack_health_openapi_and_docs_are_served(client):
     pack = client.get("/v1/pack").get_json()
     assert pack["engine"] == ENGINE
+    assert pack["fallbacks"] == {}  # the complaint cooldown reads 90 days back
+    assert pack["history_horizon_days"] == 90
     assert "winback_call" in [a["id"] for a in pack["actions"]]
     assert client.get("/healthz").get_json()["engine"] == ENGINE
     assert client.get("/readyz").status_code == 200
