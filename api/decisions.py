@@ -52,7 +52,9 @@ def _decision_answer(result: DecisionResult, body: dict, engine: str) -> dict:
         "engine": engine,
         "pack": {"name": result.plan.name, "version": result.plan.version,
                  "hash": result.plan.hash},
-        "actions": decision.actions,
+        # Every action of a fallback answer is the fallback: the flag is the decision's.
+        "actions": [{**vars(action), "fallback": decision.fallback is not None}
+                    for action in decision.actions],
     }
     if body["explain"]:
         answer.update(excluded=decision.excluded, facts=decision.facts, fired=decision.fired)

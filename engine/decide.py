@@ -5,7 +5,7 @@ returns a ``Decision`` with the reservation the service must record.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from engine.content import ContentRenderError, render_content
 from engine.errors import UnknownChannel
@@ -164,12 +164,19 @@ def _hold_pressure(action: ActionPlan, ctx: DecisionContext, pending: dict[str, 
 
 
 def _render(action: ActionPlan, ctx: DecisionContext) -> Any:
-    template = action.content.get(ctx.channel.name, action.content.get("default"))
+    return render_action(action, ctx.channel.name, ctx.scope.contact, ctx.scope.facts,
+                         ctx.scope.context)
+
+
+def render_action(action: ActionPlan, channel: str, contact: Mapping[str, Any],
+                  facts: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+    """The action's content for ``channel`` (or its default), rendered in the sandbox;
+    ContentRenderError if a template fails."""
+    template = action.content.get(channel, action.content.get("default"))
     if template is None:
         return {}
-    variables = {"contact": ctx.scope.contact, "facts": ctx.scope.facts,
-                 "context": ctx.scope.context, "action": {"id": action.id,
-                                                          "program": action.program}}
+    variables = {"contact": contact, "facts": facts, "context": context,
+                 "action": {"id": action.id, "program": action.program}}
     return render_content(template, variables)
 
 

@@ -8,7 +8,8 @@ their pressure check, nothing may be sent (they fail closed).
 """
 from __future__ import annotations
 
-from engine.content import ContentRenderError, render_content
+from engine.content import ContentRenderError
+from engine.decide import render_action
 from engine.model import ChosenAction, Decision, DecisionRequest
 from engine.plan import Plan
 
@@ -25,17 +26,14 @@ def fallback_decision(plan: Plan, request: DecisionRequest, reason: str,
     if action is None:
         return None
     facts = dict(decided.facts) if decided is not None else {}
-    template = action.content.get(request.channel, action.content.get("default"))
-    variables = {"contact": dict(request.profile), "facts": facts,
-                 "context": dict(request.context),
-                 "action": {"id": action.id, "program": action.program}}
     try:
-        content = {} if template is None else render_content(template, variables)
+        content = render_action(action, request.channel, dict(request.profile), facts,
+                                dict(request.context))
     except ContentRenderError:
         return None
     slot = f"{request.channel}/{request.placement or 'default'}"
     chosen = ChosenAction(action.id, action.program, action.kind, request.channel, 0.0, content,
-                          (f"fallback for {slot}: {REASONS[reason]}",), fallback=True)
+                          (f"fallback for {slot}: {REASONS[reason]}",))
     return Decision(actions=(chosen,), excluded=decided.excluded if decided else (),
                     facts=facts, fired=decided.fired if decided else (), fallback=reason,
                     exclusion_counts=decided.exclusion_counts if decided else {})

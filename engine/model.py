@@ -122,7 +122,6 @@ class ChosenAction:
     score: float
     content: Mapping[str, Any]
     reasons: tuple[str, ...]
-    fallback: bool = False
 
 
 @dataclass(frozen=True)
