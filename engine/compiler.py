@@ -17,6 +17,7 @@ from jinja2 import TemplateSyntaxError
 from engine.checks import Checker
 from engine.content import compile_content
 from engine.errors import InvalidPack, PackProblem
+from engine.expressions import Expression
 from engine.facts import order_fact_rules
 from engine.loader import LocatedYAML, Path, read_yaml
 from engine.model import KINDS
@@ -158,8 +159,8 @@ class _PackCompiler(Checker):
 
     def history_horizon(self, actions, policies) -> timedelta | None:
         """The longest look back of any policy or expression; None if unbounded."""
-        reaches = [expr.history_reach for _, expr in self.fact_readers if expr is not None
-                   and hasattr(expr, "history_reach")]
+        reaches = [expr.history_reach for _, expr in self.fact_readers
+                   if isinstance(expr, Expression)]
         if None in reaches:
             return None
         reaches += [rule.reach for rule in policies.pressure]

@@ -87,7 +87,7 @@ class PressureRule:
         """How far back this rule can look from any moment."""
         if self.calendar is None:
             return self.span
-        return self.span + (timedelta(weeks=1) if self.calendar == "weeks" else timedelta(days=1))
+        return self.span + self._unit()
 
     @property
     def limit(self) -> int:
@@ -116,9 +116,11 @@ class PressureRule:
             return midnight - timedelta(days=local.weekday())
         return midnight
 
+    def _unit(self) -> timedelta:
+        return timedelta(weeks=1) if self.calendar == "weeks" else timedelta(days=1)
+
     def _extra_periods(self) -> timedelta:
-        unit = timedelta(weeks=1) if self.calendar == "weeks" else timedelta(days=1)
-        return self.span - unit
+        return self.span - self._unit()
 
 
 @dataclass(frozen=True)
