@@ -367,8 +367,14 @@ def _entry_json(entry: HistoryEntry) -> str:
 
 
 def _entry(raw: str, outcomes: tuple[Outcome, ...]) -> HistoryEntry:
-    e = json.loads(raw)
-    return HistoryEntry(e["d"], e["a"], e["p"], e["k"], e["c"], _at(e["t"]), e["l"], outcomes)
+    return _restore(json.loads(raw), outcomes)
+
+
+def _restore(e: dict[str, Any], outcomes: tuple[Outcome, ...]) -> HistoryEntry:
+    """The entry from its decoded JSON (see _entry_json and reserve.lua)."""
+    micros = int(e["t"])
+    return HistoryEntry.restore(e["d"], e["a"], e["p"], e["k"], e["c"], _at(micros), e["l"],
+                                outcomes, micros / 1_000_000)
 
 
 def _outcomes(pairs: list[tuple[str, str]]) -> tuple[Outcome, ...]:
@@ -398,12 +404,9 @@ def _snapshot_parts(reply: list) -> tuple[dict, dict, int, tuple[HistoryEntry, .
         by_entry.setdefault(entry_field, []).append((name, raw))
     keyed = []
     for e in json.loads(values):
-        micros = int(e["t"])
         recorded = by_entry.get(_field(e["d"], e["a"])) if by_entry else None
-        outcomes = _outcomes(recorded) if recorded else ()
-        entry = HistoryEntry.restore(e["d"], e["a"], e["p"], e["k"], e["c"], _at(micros),
-                                     e["l"], outcomes, micros / 1_000_000)
-        keyed.append((micros, e["s"], entry))
+        entry = _restore(e, _outcomes(recorded) if recorded else ())
+        keyed.append((entry.ts, e["s"], entry))
     keyed.sort(key=_by_time_then_sequence)
     return (_profile(profile_flat), _consents(consents_flat), seen,
             tuple(entry for _, _, entry in keyed))

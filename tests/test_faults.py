@@ -49,11 +49,6 @@ def durable_redis(tmp_path):
     server.stop()
 
 
-def restart(server: RedisServer) -> None:
-    server.kill()
-    server.start()
-
-
 @pytest.fixture
 def client(durable_redis):
     app = create_app({**SETTINGS, "NBA_STORE_URL": durable_redis.url})

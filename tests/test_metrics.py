@@ -69,7 +69,7 @@ def test_outcomes_are_counted_once(client):
             - value(before, "nba_outcomes_total", outcome="clicked")) == 1
 
 
-def test_a_log_record_is_one_json_line_without_secrets():
+def test_a_log_record_is_one_json_line():
     record = logging.LogRecord("nba.api", logging.INFO, __file__, 1, "served %s", ("x",), None)
     line = json.loads(JsonFormatter().format(record))
     assert (line["level"], line["logger"], line["message"]) == ("info", "nba.api", "served x")
