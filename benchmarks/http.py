@@ -35,9 +35,7 @@ import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -47,9 +45,8 @@ from benchmarks.engine import NOW, generated_pack, profile  # noqa: E402
 from engine.compiler import compile_pack  # noqa: E402
 from engine.model import ContactRecord, HistoryEntry, Reservation  # noqa: E402
 from store import store_from_url  # noqa: E402
-from tests.servers import RedisServer, free_port  # noqa: E402
+from tests.servers import Gunicorn, RedisServer  # noqa: E402
 
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 CHANNELS = ("email", "sms", "mail", "call")
 
 
@@ -68,44 +65,6 @@ def seed(url: str, pack_path: Path, contacts: int, history: int) -> None:
                                         action.kind, rng.choice(action.channels), at))
         store.reserve(Reservation(contact_id, tuple(entries)))
     store.close()
-
-
-class Server:
-    """gunicorn with gunicorn.conf.py and 2 workers."""
-
-    def __init__(self, name: str, app: str, env: dict[str, str], log_dir: Path):
-        self.name = name
-        self.port = free_port()
-        self.log = (log_dir / f"{name.replace(' ', '-')}.log").open("w")
-        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "-c", "gunicorn.conf.py", app], cwd=ROOT,
-            env={**environ, **env, "NBA_BIND": f"127.0.0.1:{self.port}", "NBA_WORKERS": "2"},
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                connection.request("GET", "/readyz")
-                if connection.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not become ready")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
 
 
 def _client_thread(port: int, contacts: int, deadline: float, seed_value: int, out: list) -> None:
@@ -182,7 +141,7 @@ def main() -> None:
     pack = work / "bench.yaml"
     pack.write_text(generated_pack(100))
     redis_server = RedisServer(directory=work / "redis").start()
-    servers: list[Server] = []
+    servers: dict[str, Gunicorn] = {}
     try:
         sqlite_url = f"sqlite:///{work / 'nba.db'}"
         print(f"seeding {args.contacts} contacts with {args.history} history entries each ...")
@@ -192,29 +151,32 @@ def main() -> None:
         reference_url = redis_server.url.rsplit("/", 1)[0] + "/1"
         seed(reference_url, pack, args.contacts, args.history)
         common = {"NBA_PACK": str(pack), "NBA_LOG_LEVEL": "INFO"}
-        servers = [
-            Server("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}, work),
-            Server("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url},
-                   work),
-            Server("reference redis", "benchmarks.reference_app:create_app()",
-                   {"REFERENCE_REDIS_URL": reference_url}, work),
-        ]
+        for name, app, env in (
+            ("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}),
+            ("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url}),
+            ("reference redis", "benchmarks.reference_app:create_app()",
+             {"REFERENCE_REDIS_URL": reference_url}),
+        ):
+            # The shipped gunicorn.conf.py, with 2 sync workers.
+            servers[name] = Gunicorn(app, env, work / f"{name.replace(' ', '-')}.log",
+                                     config=True)
+            servers[name].wait_ready(60)
         figures = measure(servers, args.contacts, seconds, rounds)
     finally:
-        for server in servers:
+        for server in servers.values():
             server.stop()
         redis_server.stop()
     report(figures, args, seconds, rounds)
 
 
-def measure(servers: list[Server], contacts: int, seconds: float, rounds: int) -> dict:
-    figures: dict = {(s.name, c): [] for s in servers for c in (1, 16)}
+def measure(servers: dict[str, Gunicorn], contacts: int, seconds: float, rounds: int) -> dict:
+    figures: dict = {(name, c): [] for name in servers for c in (1, 16)}
     for round_number in range(rounds):
         for clients in (1, 16):
-            for server in servers:
+            for name, server in servers.items():
                 result = drive(server.port, clients, contacts, seconds, round_number * 1000)
-                figures[(server.name, clients)].append(result)
-                print(f"  round {round_number + 1} {server.name:>16} {clients:>2} clients: "
+                figures[(name, clients)].append(result)
+                print(f"  round {round_number + 1} {name:>16} {clients:>2} clients: "
                       f"{result['rps']:,.0f}/s p50 {result['p50'] * 1000:.2f} ms "
                       f"errors {result['errors']}", flush=True)
     return figures

@@ -1,20 +1,28 @@
-"""Throwaway redis-server processes for the tests: one node, or a 3-master cluster.
+"""Throwaway servers for the tests and benchmarks: redis-server (one node, or a
+3-master cluster) and gunicorn serving the project.
 
-Each server runs on a free loopback port in its own directory, keeps nothing
-on disk unless asked, and is killed when the test session ends.
+Each server runs on a free loopback port; a redis-server in its own directory,
+keeping nothing on disk unless asked. Each is stopped by whoever started it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import requests
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class RedisUnavailable(RuntimeError):
@@ -138,3 +146,44 @@ class RedisCluster:
         for node in self.nodes:
             node.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class Gunicorn:
+    """A real gunicorn with two workers, started for one test."""
+
+    def __init__(self, app: str, env: dict[str, str], log: Path, threads: int = 1,
+                 config: bool = False):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("w")
+        if config:  # the shipped gunicorn.conf.py, as `make run` uses it
+            command = [str(GUNICORN), "-c", "gunicorn.conf.py", app]
+            env = {"NBA_BIND": f"127.0.0.1:{self.port}", "NBA_WORKERS": "2",
+                   "NBA_THREADS": str(threads), **env}
+        else:
+            command = [str(GUNICORN), "--workers", "2", "--threads", str(threads),
+                       "--bind", f"127.0.0.1:{self.port}", app]
+        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**environ, **env},
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: see {self.log.name}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.1)
+        raise TimeoutError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()

@@ -5,71 +5,17 @@ Cluster, each started for the session by tests/conftest.py.
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import PACKS, ROOT
+from tests.conftest import PACKS
+from tests.servers import Gunicorn
 
 pytestmark = pytest.mark.slow
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 CLIENTS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gunicorn:
-    """A real gunicorn with two workers, started for one test."""
-
-    def __init__(self, app: str, env: dict[str, str], log: Path, threads: int = 1,
-                 config: bool = False):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log.open("w")
-        if config:  # the shipped gunicorn.conf.py, as `make run` uses it
-            command = [str(GUNICORN), "-c", "gunicorn.conf.py", app]
-            env = {"NBA_BIND": f"127.0.0.1:{self.port}", "NBA_WORKERS": "2",
-                   "NBA_THREADS": str(threads), **env}
-        else:
-            command = [str(GUNICORN), "--workers", "2", "--threads", str(threads),
-                       "--bind", f"127.0.0.1:{self.port}", app]
-        environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**environ, **env},
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {self.log.name}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.1)
-        raise TimeoutError("gunicorn did not become ready")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 @pytest.fixture(params=["sqlite", "redis", "redis_cluster"])

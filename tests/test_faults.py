@@ -18,8 +18,7 @@ import requests
 
 from api import create_app
 from tests.conftest import PACKS
-from tests.servers import RedisServer
-from tests.test_concurrency import Gunicorn
+from tests.servers import Gunicorn, RedisServer
 
 TIMEOUT_MS = 50
 RETRIES = 1

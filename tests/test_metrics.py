@@ -12,7 +12,7 @@ from api import create_app
 from api.logs import JsonFormatter
 from engine.memory import MemoryStore
 from tests.conftest import PACKS
-from tests.test_concurrency import Gunicorn
+from tests.servers import Gunicorn
 
 EMAIL = {"contact_id": "m1", "channel": "email", "profile": {"consents": {"email": True}}}
 
