@@ -50,3 +50,21 @@ def _sqlite_path(url: str) -> str:
             f"options are not supported); supported: {SUPPORTED}"
         )
     return path
+
+
+def journeys_from_url(url: str, options: Mapping[str, Any] | None = None):
+    """The JourneyStore (events, runs, due queue, outboxes) for the same URL
+    schemes as ``store_from_url``; the same database or Redis holds both."""
+    if url == MEMORY_URL:
+        from engine.journeys.memory import MemoryJourneyStore
+
+        return MemoryJourneyStore()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_journeys import SQLiteJourneyStore
+
+        return SQLiteJourneyStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_journeys import RedisJourneyStore
+
+        return RedisJourneyStore(url, **(options or {}))
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")

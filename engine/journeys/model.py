@@ -1,0 +1,221 @@
+"""Values of the journey machinery: events, runs, timers, outbox messages and
+the atomic change a store applies.
+
+Stores treat runs as opaque records (``Run.dump`` / ``Run.restore``): they only
+read ``run_id``, ``journey_id``, ``seq`` and ``state``. Times are aware UTC
+datetimes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+UTC = timezone.utc
+RUN_STATES = ("active", "waiting", "ended")
+MESSAGE_STATES = ("ready", "leased", "acked", "failed", "cancelled")
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class ContactEvent:
+    """Something a contact did, posted by a channel: the idempotency key is
+    (contact_id, event_id)."""
+
+    event_id: str
+    contact_id: str
+    type: str
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def dump(self) -> str:
+        return json.dumps({"id": self.event_id, "c": self.contact_id, "t": self.type,
+                           "at": _text(self.at), "d": dict(self.data)},
+                          separators=(",", ":"))
+
+    @classmethod
+    def restore(cls, text: str) -> ContactEvent:
+        raw = json.loads(text)
+        return cls(raw["id"], raw["c"], raw["t"], _time(raw["at"]), raw["d"])
+
+    def as_value(self) -> dict[str, Any]:
+        """What expressions see: ``event.at``, ``event.type``, ``event.data.total``."""
+        return {"id": self.event_id, "type": self.type, "at": self.at, "data": dict(self.data)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One contact's passage through one journey.
+
+    ``state``: ``active`` (the step ``step_id`` executes at ``due_at``),
+    ``waiting`` (its message went out at ``sent_at``; outcomes or events route
+    the run, and ``due_at`` is the timeout) or ``ended`` (with ``end``).
+    ``seq`` grows with every change: a store applies a change only if the run
+    is still at the ``seq`` the change was computed from.
+    """
+
+    run_id: str
+    journey_id: str
+    contact_id: str
+    step_id: str | None
+    state: str
+    seq: int
+    entered_at: datetime
+    step_entered_at: datetime
+    due_at: datetime | None = None
+    end: str | None = None
+    ended_at: datetime | None = None
+    # The step waits before executing: False until its wait has elapsed.
+    waited: bool = False
+    # The current step's decision and message, once it sent one.
+    decision_id: str | None = None
+    message_id: str | None = None
+    channel: str | None = None
+    sent_at: datetime | None = None
+    # When the current step was first deferred (max_delay counts from there).
+    deferred_since: datetime | None = None
+    # Branches taken at splits: {step id: branch}.
+    branches: Mapping[str, str] = field(default_factory=dict)
+    pack_hash: str | None = None
+
+    def dump(self) -> str:
+        raw = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or value is False or value == {}:
+                continue
+            raw[f.name] = _text(value) if isinstance(value, datetime) else value
+        return json.dumps(raw, separators=(",", ":"), default=dict)
+
+    @classmethod
+    def restore(cls, text: str) -> Run:
+        raw = json.loads(text)
+        for name in ("entered_at", "step_entered_at", "due_at", "ended_at", "sent_at",
+                     "deferred_since"):
+            if name in raw:
+                raw[name] = _time(raw[name])
+        return cls(**raw)
+
+    @property
+    def timer_key(self) -> str:
+        """The due-queue key of this run at its current ``seq``."""
+        return f"run:{self.run_id}:{self.seq}"
+
+    def evolve(self, **changes: Any) -> Run:
+        """The next version of this run (``seq`` + 1)."""
+        return replace(self, seq=self.seq + 1, **changes)
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """An entry of the due queue: ``key`` is ``run:<run id>:<seq>`` (a run's step
+    or timeout) or ``watch:<journey id>:<epoch seconds>`` (a no_event or date
+    trigger). Stores treat ``key`` as opaque; (contact_id, key) is unique."""
+
+    contact_id: str
+    key: str
+    due_at: datetime
+
+    @property
+    def kind(self) -> str:
+        return self.key.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message chosen for an outbound channel, for its sender to deliver."""
+
+    message_id: str
+    channel: str
+    contact_id: str
+    action_id: str
+    content: Mapping[str, Any]
+    decision_id: str
+    journey_id: str | None
+    run_id: str | None
+    step_id: str | None
+    due_at: datetime
+    created_at: datetime
+    state: str = "ready"
+    attempts: int = 0
+    last_error: str | None = None
+
+    def dump(self) -> str:
+        raw = asdict(self)
+        for name in ("due_at", "created_at"):
+            raw[name] = _text(raw[name])
+        return json.dumps(raw, separators=(",", ":"), default=str)
+
+    @classmethod
+    def restore(cls, text: str) -> OutboxMessage:
+        raw = json.loads(text)
+        raw["due_at"], raw["created_at"] = _time(raw["due_at"]), _time(raw["created_at"])
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    """A run's new version, applied only if the stored one is at ``expected_seq``
+    (None: the run must not exist yet)."""
+
+    run: Run
+    expected_seq: int | None
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """Everything one stimulus changes for one contact, applied at once.
+
+    If ``event`` is set and the contact already has an event with its id, or
+    if any run is not at its expected seq, nothing is applied. Otherwise: the
+    event is recorded, runs written, ``delete_runs`` removed, ``timers``
+    scheduled, ``done`` timers removed, ``watches`` set (journey id -> due
+    time, None to clear), ``messages`` queued in their channel's outbox,
+    ``cancel`` messages (channel, message id) withdrawn if not yet acked, and
+    ``counts`` (journey id, counter) each incremented by one.
+    """
+
+    contact_id: str
+    event: ContactEvent | None = None
+    runs: tuple[RunUpdate, ...] = ()
+    delete_runs: tuple[str, ...] = ()
+    timers: tuple[DueTimer, ...] = ()
+    done: tuple[DueTimer, ...] = ()
+    watches: Mapping[str, datetime | None] = field(default_factory=dict)
+    messages: tuple[OutboxMessage, ...] = ()
+    cancel: tuple[tuple[str, str], ...] = ()
+    counts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.event or self.runs or self.delete_runs or self.timers or self.done
+                    or self.watches or self.messages or self.cancel or self.counts)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a store did with a RunChange."""
+
+    ok: bool
+    duplicate_event: bool = False
+    conflicts: tuple[str, ...] = ()  # run ids not at their expected seq
+
+
+@dataclass(frozen=True)
+class JourneyState:
+    """A contact's runs (ended ones included) and trigger watches."""
+
+    contact_id: str
+    runs: tuple[Run, ...] = ()
+    watches: Mapping[str, datetime] = field(default_factory=dict)
+
+    def run(self, run_id: str) -> Run | None:
+        return next((r for r in self.runs if r.run_id == run_id), None)
