@@ -150,6 +150,10 @@ class HistoryEntrySchema(Schema):
     placement = fields.String(allow_none=True)
     at = fields.AwareDateTime()
     outcomes = fields.List(fields.Nested(OutcomeEntrySchema))
+    journey_id = fields.String(allow_none=True, metadata={
+        "description": "the journey whose step sent it (null for a live decision)"})
+    run_id = fields.String(allow_none=True)
+    step_id = fields.String(allow_none=True)
 
 
 class HistorySchema(Schema):

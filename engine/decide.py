@@ -62,8 +62,10 @@ def open_decision(plan: Plan, snapshot: ContactSnapshot, request: DecisionReques
     tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
     history = HistoryView(snapshot.history, request.at, snapshot.outcome_log, snapshot.stamps)
     scope = Scope(contact, request.context, {}, history, request.at, tz)
-    return DecisionContext(plan, scope, channel, request.placement, capacity_full,
-                           request.explain)
+    ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
+                          request.explain)
+    ctx.only = request.actions
+    return ctx
 
 
 def conclude(ctx: DecisionContext, request: DecisionRequest, decision_id: str,
@@ -92,7 +94,10 @@ def _screen(plan: Plan, ctx: DecisionContext
     excluded: list[Exclusion] = []
     counts: dict[str, int] = {}
     passed = []
+    only = ctx.only
     for action, checks in plan.candidates[ctx.channel.name]:
+        if only is not None and action.id not in only:
+            continue
         for check in checks:
             exclusion = check(action, ctx)
             if exclusion is not None:
@@ -201,7 +206,8 @@ def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, dec
     actions = [plan.action(c.action_id) for c in chosen]
     entries = tuple(
         HistoryEntry(decision_id, a.id, a.program, a.kind, channel.name, request.at,
-                     request.placement) for a in actions)
+                     request.placement, journey_id=request.journey_id, run_id=request.run_id,
+                     step_id=request.step_id) for a in actions)
     rules = {rule.id: rule for a in actions for rule in a.pressure_rules[channel.name]}
     checks = [WindowCheck(rule.id, "pressure", rule.window_start(ctx.now, ctx.tz), rule.limit,
                           kinds=rule.kinds, channels=rule.channels, programs=rule.programs)

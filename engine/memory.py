@@ -48,6 +48,9 @@ class MemoryStore:
     def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:
         """Check every cap and, if all hold and ``commit``, record the entries."""
         with self._lock:
+            if reservation.entries and (reservation.entries[0].decision_id,
+                                        reservation.entries[0].action_id) in self._decisions:
+                return ReservationResult(ok=True)  # a retry whose first attempt was applied
             history = self._history.get(reservation.contact_id, [])
             result = check_reservation(history, reservation, self._capacity)
             if result.ok and commit:

@@ -42,6 +42,10 @@ class HistoryEntry:
     at: datetime
     placement: str | None = None
     outcomes: tuple[Outcome, ...] = ()
+    # Set when a journey step sent it: which journey, run and step.
+    journey_id: str | None = None
+    run_id: str | None = None
+    step_id: str | None = None
     ts: float = field(init=False, repr=False, compare=False)
     failed: bool = field(init=False, repr=False, compare=False)
 
@@ -56,7 +60,8 @@ class HistoryEntry:
     @classmethod
     def restore(cls, decision_id: str, action_id: str, program: str, kind: str, channel: str,
                 at: datetime, placement: str | None, outcomes: tuple[Outcome, ...],
-                ts: float) -> HistoryEntry:
+                ts: float, journey_id: str | None = None, run_id: str | None = None,
+                step_id: str | None = None) -> HistoryEntry:
         """An entry read back from a store, built without the dataclass machinery.
 
         Stores build thousands of these per second; ``ts`` must be
@@ -66,6 +71,7 @@ class HistoryEntry:
         entry.__dict__.update(
             decision_id=decision_id, action_id=action_id, program=program, kind=kind,
             channel=channel, at=at, placement=placement, outcomes=outcomes, ts=ts,
+            journey_id=journey_id, run_id=run_id, step_id=step_id,
             failed=any(o.outcome == "failed" for o in outcomes) if outcomes else False)
         return entry
 
@@ -109,6 +115,12 @@ class DecisionRequest:
     limit: int = 1
     explain: bool = False
     dry_run: bool = False
+    # A journey step decides among its own candidates only, and its entries
+    # record which journey, run and step sent them.
+    actions: frozenset[str] | None = None
+    journey_id: str | None = None
+    run_id: str | None = None
+    step_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class DecisionContext:
         self.channel = channel
         self.placement = placement
         self.capacity_full = capacity_full
+        # The candidate action ids a journey step restricts the decision to.
+        self.only: frozenset[str] | None = None
         self.now: datetime = scope.now
         self.tz: tzinfo = scope.tz
         self.history: HistoryView = scope.history

@@ -361,9 +361,11 @@ def _field(decision_id: str, action_id: str) -> str:
 
 
 def _entry_json(entry: HistoryEntry) -> str:
-    return json.dumps({"d": entry.decision_id, "a": entry.action_id, "p": entry.program,
-                       "k": entry.kind, "c": entry.channel, "l": entry.placement,
-                       "t": str(_micros(entry.at))}, separators=(",", ":"))
+    raw = {"d": entry.decision_id, "a": entry.action_id, "p": entry.program, "k": entry.kind,
+           "c": entry.channel, "l": entry.placement, "t": str(_micros(entry.at))}
+    if entry.run_id is not None:  # a journey step's entry
+        raw.update(j=entry.journey_id, r=entry.run_id, sp=entry.step_id)  # "s" is the sequence
+    return json.dumps(raw, separators=(",", ":"))
 
 
 def _entry(raw: str, outcomes: tuple[Outcome, ...]) -> HistoryEntry:
@@ -374,7 +376,8 @@ def _restore(e: dict[str, Any], outcomes: tuple[Outcome, ...]) -> HistoryEntry:
     """The entry from its decoded JSON (see _entry_json and reserve.lua)."""
     micros = int(e["t"])
     return HistoryEntry.restore(e["d"], e["a"], e["p"], e["k"], e["c"], _at(micros), e["l"],
-                                outcomes, micros / 1_000_000)
+                                outcomes, micros / 1_000_000, e.get("j"), e.get("r"),
+                                e.get("sp"))
 
 
 def _outcomes(pairs: list[tuple[str, str]]) -> tuple[Outcome, ...]:

@@ -60,6 +60,9 @@ SCHEMA = (
         at_ts REAL NOT NULL,
         at TEXT NOT NULL,
         outcomes TEXT NOT NULL DEFAULT '[]',
+        journey_id TEXT,
+        run_id TEXT,
+        step_id TEXT,
         PRIMARY KEY (decision_id, action_id))""",
     "CREATE INDEX IF NOT EXISTS history_by_contact ON history (contact_id, at_ts)",
     """CREATE TABLE IF NOT EXISTS capacity (
@@ -67,7 +70,11 @@ SCHEMA = (
         used INTEGER NOT NULL DEFAULT 0)""",
 )
 # In the order of HistoryEntry fields.
-HISTORY_COLUMNS = "decision_id, action_id, program, kind, channel, at, placement, outcomes"
+HISTORY_COLUMNS = ("decision_id, action_id, program, kind, channel, at, placement, outcomes, "
+                   "journey_id, run_id, step_id")
+# Columns added after the first release: (table, column, type), added to older files.
+ADDED_COLUMNS = (("history", "journey_id", "TEXT"), ("history", "run_id", "TEXT"),
+                 ("history", "step_id", "TEXT"))
 
 
 class SQLiteStore:
@@ -106,6 +113,9 @@ class SQLiteStore:
     def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:
         """Check every cap and, if all hold and ``commit``, record it, all or nothing."""
         with self._transaction("IMMEDIATE") as conn:
+            if _already_recorded(conn, reservation):
+                conn.execute("ROLLBACK")
+                return ReservationResult(ok=True)  # a retry whose first attempt was applied
             history = _history_for_checks(conn, reservation)
             result = check_reservation(history, reservation, _capacity_used(conn, reservation))
             if result.ok and commit:
@@ -272,10 +282,19 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     try:
         for statement in SCHEMA:
             conn.execute(statement)
+        _add_missing_columns(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version up to the current columns."""
+    for table, column, kind in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 # -- rows and values ---------------------------------------------------------
@@ -314,6 +333,14 @@ def _select_history(
         sql, params = sql + " AND at_ts >= ?", (contact_id, since_ts)
     rows = conn.execute(sql + " ORDER BY at_ts, rowid", params).fetchall()
     return tuple(_entry(row) for row in rows)
+
+
+def _already_recorded(conn: sqlite3.Connection, reservation: Reservation) -> bool:
+    if not reservation.entries:
+        return False
+    first = reservation.entries[0]
+    return conn.execute("SELECT 1 FROM history WHERE decision_id = ? AND action_id = ?",
+                        (first.decision_id, first.action_id)).fetchone() is not None
 
 
 def _history_for_checks(conn: sqlite3.Connection, reservation: Reservation) -> tuple[HistoryEntry, ...]:
@@ -357,7 +384,7 @@ def _insert_reservation(conn: sqlite3.Connection, reservation: Reservation) -> N
     try:
         conn.executemany(
             f"INSERT INTO history (contact_id, {HISTORY_COLUMNS}, at_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(contact_id, *_entry_row(entry)) for entry in reservation.entries],
         )
     except sqlite3.IntegrityError as exc:
@@ -377,14 +404,16 @@ def _insert_reservation(conn: sqlite3.Connection, reservation: Reservation) -> N
 def _entry_row(entry: HistoryEntry) -> tuple[Any, ...]:
     """The history columns after contact_id, in HISTORY_COLUMNS order, then at_ts."""
     head = (entry.decision_id, entry.action_id, entry.program, entry.kind, entry.channel)
-    tail = (entry.placement, _dump_outcomes(entry.outcomes), _utc(entry.at).timestamp())
+    tail = (entry.placement, _dump_outcomes(entry.outcomes), entry.journey_id, entry.run_id,
+            entry.step_id, _utc(entry.at).timestamp())
     return (*head, _dump_time(entry.at), *tail)
 
 
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
     """A HistoryEntry from the HISTORY_COLUMNS of one row."""
-    *head, at, placement, outcomes = row
-    return HistoryEntry(*head, _load_time(at), placement, _load_outcomes(outcomes))
+    *head, at, placement, outcomes, journey_id, run_id, step_id = row
+    return HistoryEntry(*head, _load_time(at), placement, _load_outcomes(outcomes),
+                        journey_id, run_id, step_id)
 
 
 def _dump_outcomes(outcomes: tuple[Outcome, ...]) -> str:

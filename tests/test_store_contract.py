@@ -547,3 +547,21 @@ def test_a_store_opened_before_a_fork_serves_the_child_with_its_own_connection(t
 def _reserve_in_child(store: SQLiteStore) -> None:
     if not reserve(store, "c1", entry("child", T0 + timedelta(hours=1))).ok:
         raise SystemExit(1)
+
+
+def test_a_retried_reservation_is_ok_and_records_nothing_more(store):
+    first = entry("step-1")
+    assert reserve(store, "c1", first, checks=[weekly(1)]).ok
+    again = reserve(store, "c1", first, checks=[weekly(1)])
+    assert again.ok
+    assert ids(store, "c1") == ["step-1"]
+
+
+def test_a_journey_step_entry_keeps_its_journey_run_and_step(store):
+    sent = HistoryEntry("d1", "cart_email", "abandoned_cart", "commercial", "email", T0,
+                        journey_id="cart_recovery", run_id="r1", step_id="reminder")
+    assert reserve(store, "c1", sent).ok
+    [back] = store.history("c1")
+    assert (back.journey_id, back.run_id, back.step_id) == ("cart_recovery", "r1", "reminder")
+    recorded = store.record_outcome(OutcomeReport("d1", "cart_email", "clicked", T0))
+    assert recorded.entry.run_id == "r1"

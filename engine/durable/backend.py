@@ -170,7 +170,7 @@ class DurableBackend:
                     fact.update(_operand_attrs(chunk.operands, ctx, values))
                     loaded.assert_facts([fact])
                 _apply_facts(loaded, chunks, ctx)
-            candidates = loaded.spec.candidates[ctx.channel.name]
+            candidates = _candidates(loaded.spec, ctx)
             if candidates:
                 loaded.assert_facts([_candidate_fact(sid, c, ctx, values) for c in candidates])
             return set(loaded.fired)
@@ -182,6 +182,14 @@ class DurableBackend:
         finally:
             if healthy:
                 loaded.delete_state(sid)
+
+
+def _candidates(spec: RulesetPlan, ctx: DecisionContext) -> list[Candidate]:
+    """The channel's candidates, restricted to a journey step's actions if it names them."""
+    candidates = spec.candidates[ctx.channel.name]
+    if ctx.only is None:
+        return candidates
+    return [c for c in candidates if c.action.id in ctx.only]
 
 
 def _operand_attrs(operands, ctx: DecisionContext, values: dict[int, tuple[str, Any]]
@@ -220,7 +228,7 @@ def _verdicts(spec: RulesetPlan, ctx: DecisionContext, fired: set[str]
     passed: list[ActionPlan] = []
     excluded: list[Exclusion] = []
     counts: dict[str, int] = {}
-    for candidate in spec.candidates[ctx.channel.name]:
+    for candidate in _candidates(spec, ctx):
         failing = [i for i in range(len(candidate.policies))
                    if f"x{candidate.key}_{i}" in fired]
         through = f"p{candidate.key}" in fired
