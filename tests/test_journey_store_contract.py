@@ -223,11 +223,14 @@ def test_a_retried_message_waits_and_a_failed_one_is_listed(js):
 
 
 def test_a_cancelled_message_is_not_delivered_and_requeue_is_idempotent(js):
-    assert js.commit(RunChange("c1", messages=(message("m1"), message("m2")))).ok
+    r = run()
+    assert js.commit(RunChange("c1", runs=(RunUpdate(r, None),),
+                               messages=(message("m1"), message("m2")))).ok
     assert js.commit(RunChange("c1", cancel=(("email", "m1"),))).ok
     js.ack_outbox("email", ["m2"])
-    js.requeue((message("m1"), message("m2"), message("m3")))
-    assert [m.message_id for m in js.lease_outbox("email", T0, 10, 60)] == ["m3"]
+    js.requeue("c1", "r1")
+    js.requeue("c1", "nope")
+    assert js.lease_outbox("email", T0, 10, 60) == []
     assert [m.message_id for m in js.outbox_messages("email", "cancelled", 10)] == ["m1"]
     assert [m.message_id for m in js.outbox_messages("email", "acked", 10)] == ["m2"]
 

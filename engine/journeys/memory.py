@@ -105,9 +105,9 @@ class MemoryJourneyStore:
             self._messages.setdefault(message.channel, {})[message.message_id] = \
                 replace(message, state="ready", attempts=0)
 
-    def requeue(self, messages: tuple[OutboxMessage, ...]) -> None:
-        with self._lock:
-            self._queue(messages)
+    def requeue(self, contact_id: str, run_id: str) -> None:
+        """Nothing to do: a commit queues its messages at once."""
+        return None
 
     # -- the due queue -----------------------------------------------------------
 

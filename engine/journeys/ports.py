@@ -48,12 +48,15 @@ class JourneyStore(Protocol):
         due queue and the outboxes live apart from the contact (Redis Cluster),
         timers are scheduled before and messages queued after the contact's
         part, so that a crash leaves at worst a stale timer (ignored when it
-        fires) or a message to queue again (``requeue``)."""
+        fires) or messages the worker queues again (``requeue``) when the run's
+        old timer comes back."""
 
-    def requeue(self, messages: tuple[OutboxMessage, ...]) -> None:
-        """Queue again messages a commit queued, if they never reached their
-        outbox; a message already queued, acked, failed or cancelled is left as
-        it is (idempotent)."""
+    def requeue(self, contact_id: str, run_id: str) -> None:
+        """Queue again the messages the run's last commit queued, if a crash
+        kept them from reaching their outbox (only a store that queues messages
+        after the contact's part can lose them; elsewhere this does nothing).
+        A message already queued, leased, acked, failed or cancelled is left as
+        it is: requeue is idempotent."""
 
     # -- the due queue ---------------------------------------------------------
 
