@@ -3,6 +3,7 @@
     python -m engine validate rules/retail.yaml
     python -m engine test rules/ [--engine durable]
     python -m engine vocabulary
+    python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
 
 Exit codes: 0 success, 1 invalid pack or failed test (or no test ran), 2 usage.
 """
@@ -59,6 +60,12 @@ def test(paths: list[str], engine: str = "compiled") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:
+        # The worker is an edge (it opens the stores): it lives beside wsgi.py.
+        from worker import main as worker_main
+
+        return worker_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("validate", help="check packs completely").add_argument("paths", nargs="+")
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     tester.add_argument("--engine", choices=BACKENDS, default="compiled",
                         help="execution backend to run them on (default: compiled)")
     commands.add_parser("vocabulary", help="print the functions packs may use")
+    commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.paths)

@@ -101,9 +101,10 @@ class Checker:
                 self.problem(path + (index,), f"unknown {what} {item!r}; known: {', '.join(known)}")
         return frozenset(i for i in items if i in known)
 
-    def expression(self, path: Path, value: Any, names: tuple[str, ...] = ()) -> Expression | None:
+    def expression(self, path: Path, value: Any, names: tuple[str, ...] = (),
+                   roots: tuple[str, ...] = ()) -> Expression | None:
         try:
-            return compile_expression(value, names)
+            return compile_expression(value, names, roots)
         except ExpressionSyntaxError as exc:
             self.problem(path, f"{exc} in {value!r}")
             return None

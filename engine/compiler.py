@@ -19,6 +19,7 @@ from engine.content import compile_content
 from engine.errors import InvalidPack, PackProblem
 from engine.expressions import Expression
 from engine.facts import order_fact_rules
+from engine.journeys.language import JourneyCompiler, compile_events
 from engine.loader import LocatedYAML, Path, read_yaml
 from engine.model import KINDS
 from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
@@ -29,8 +30,11 @@ from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
-            "policies", "fallbacks", "tests")
-CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "description")
+            "policies", "fallbacks", "events", "events_strict", "journeys", "tests")
+CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "deliver",
+                "description")
+DELIVER_KEYS = ("webhook", "secret_env", "max_attempts")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,99}$")
 FACT_KEYS = ("id", "when", "set", "description")
 ACTION_KEYS = ("id", "program", "kind", "channels", "placements", "when", "priority", "value",
                "propensity", "valid", "repeat", "group", "respect_opt_out", "content",
@@ -110,6 +114,11 @@ class _PackCompiler(Checker):
                                     self.channels) for a in actions)
         self.fact_readers.append((("policies", "arbitration"), policies.arbitration))
         fallbacks = self.fallbacks(top.get("fallbacks"), {a.id: a for a in actions})
+        strict = self.boolean(("events_strict",), top.get("events_strict", False))
+        events = compile_events(self, top.get("events"))
+        journeys_compiler = JourneyCompiler(self, self.channels, actions, events, strict)
+        journeys = journeys_compiler.compile(top.get("journeys"))
+        self.fact_readers += journeys_compiler.expressions
         self.check_fact_references(facts)
         tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids))
         if self.problems:
@@ -125,6 +134,9 @@ class _PackCompiler(Checker):
             fallbacks=fallbacks,
             candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
                         for c in self.channels},
+            events=events, events_strict=strict, journeys=journeys,
+            reads_events=any(getattr(expr, "reads_events", False)
+                             for _, expr in self.fact_readers),
         )
 
     def fallbacks(self, raw: Any, actions: dict[str, ActionPlan]) -> dict[str, dict[str, str]]:
@@ -205,7 +217,31 @@ class _PackCompiler(Checker):
             else self.integer(path + ("capacity_per_day",), capacity, 1),
             consent=consent,
             inbound=self.boolean(path + ("inbound",), spec.get("inbound", False)),
+            **self.delivery(path + ("deliver",), spec.get("deliver"), spec.get("inbound", False)),
         )
+
+    def delivery(self, path: Path, raw: Any, inbound: bool) -> dict[str, Any]:
+        """``deliver: {webhook: URL, secret_env: NAME, max_attempts: N}`` of an outbound channel."""
+        if raw is None:
+            return {}
+        spec = self.mapping(path, raw, DELIVER_KEYS, ("webhook", "secret_env"))
+        if spec is None:
+            return {}
+        if inbound:
+            self.problem(path, "an inbound channel answers requests; only outbound channels "
+                               "deliver messages")
+        url = spec.get("webhook")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            self.problem(path + ("webhook",), f"webhook is an http:// or https:// URL, not {url!r}")
+        secret = spec.get("secret_env")
+        if not isinstance(secret, str) or not _ENV_NAME.match(secret):
+            self.problem(path + ("secret_env",), "secret_env names the environment variable "
+                                                 "holding the signing secret, like "
+                                                 "NBA_WEBHOOK_SECRET_EMAIL (the secret itself "
+                                                 "never goes in a pack)")
+        attempts = self.integer(path + ("max_attempts",), spec.get("max_attempts", 5), 1)
+        return {"webhook": url, "webhook_secret_env": secret,
+                "webhook_max_attempts": attempts or 5}
 
     def quiet_hours(self, path: Path, value: Any) -> tuple[time, time] | None:
         if value is None:

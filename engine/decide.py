@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from engine.content import ContentRenderError, render_content
 from engine.errors import UnknownChannel
+from engine.events import EventsView
 from engine.facts import derive_facts
 from engine.history import HistoryView
 from engine.model import (
@@ -61,7 +62,8 @@ def open_decision(plan: Plan, snapshot: ContactSnapshot, request: DecisionReques
     tz_name = contact.get("timezone")
     tz = (zone(tz_name) if isinstance(tz_name, str) else None) or plan.tz
     history = HistoryView(snapshot.history, request.at, snapshot.outcome_log, snapshot.stamps)
-    scope = Scope(contact, request.context, {}, history, request.at, tz)
+    events = EventsView(snapshot.events, request.at) if snapshot.events else None
+    scope = Scope(contact, request.context, {}, history, request.at, tz, events)
     ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
                           request.explain)
     ctx.only = request.actions

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from engine.durations import parse_duration
 from engine.errors import ExpressionSyntaxError
+from engine.events import EVENTS_FILTERS, EVENTS_METHODS, EventFilter
 from engine.history import HISTORY_FILTERS_FIELDS, HistoryFilter
 from engine.vocabulary import FUNCTIONS, HISTORY_METHODS, ROOTS, Scope
 
@@ -38,10 +39,14 @@ class Expression:
     # The longest ``within`` of its history calls: timedelta(0) if it reads no
     # history, None if some call looks at the whole history.
     history_reach: timedelta | None = timedelta(0)
+    # True when it calls events.count / events.last (the contact's events are loaded).
+    reads_events: bool = False
 
 
-def compile_expression(source: object, names: tuple[str, ...] = ()) -> Expression:
-    """Compile ``source``; ``names`` are extra bare variables (arbitration)."""
+def compile_expression(source: object, names: tuple[str, ...] = (),
+                       roots: tuple[str, ...] = ()) -> Expression:
+    """Compile ``source``; ``names`` are extra bare variables (arbitration), ``roots``
+    extra dotted roots read from the same place (``event`` in an event's ``set``)."""
     if isinstance(source, bool) or not isinstance(source, (str, int, float)):
         raise ExpressionSyntaxError("an expression must be text or a number")
     text = str(source)
@@ -49,10 +54,10 @@ def compile_expression(source: object, names: tuple[str, ...] = ()) -> Expressio
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionSyntaxError(f"not a valid expression: {exc.msg}", exc.offset) from exc
-    builder = _Builder(frozenset(names))
+    builder = _Builder(frozenset(names), frozenset(roots))
     evaluate = builder.build(tree.body)
     return Expression(text, evaluate, frozenset(builder.facts_read), builder.reads_scope,
-                      builder.history_reach)
+                      builder.history_reach, builder.reads_events)
 
 
 # --- value semantics -------------------------------------------------------
@@ -130,8 +135,10 @@ def _negate(value: object) -> object:
 # --- building closures -----------------------------------------------------
 
 class _Builder:
-    def __init__(self, names: frozenset[str]):
+    def __init__(self, names: frozenset[str], roots: frozenset[str] = frozenset()):
         self.names = names
+        self.roots = roots
+        self.reads_events = False
         self.facts_read: set[str] = set()
         self.reads_scope = False
         self.history_reach: timedelta | None = timedelta(0)
@@ -158,28 +165,36 @@ class _Builder:
         if node.id in self.names:
             name = node.id
             return lambda scope: scope.names.get(name)
-        if node.id in ROOTS or node.id == "history":
+        if node.id in ROOTS or node.id in self.roots or node.id in ("history", "events"):
             raise self.fail(node, f"{node.id!r} needs an attribute, like {node.id}.something")
         hint = ", ".join(sorted(self.names)) + ", " if self.names else ""
         raise self.fail(node, f"unknown name {node.id!r}; use {hint}contact.{node.id}, "
                               f"context.{node.id} or facts.{node.id}")
 
     def _Attribute(self, node: ast.Attribute) -> Evaluator:
-        root, path = self.path_of(node)
+        base, path = self.path_of(node)
         self.reads_scope = True
         if any(part.startswith("_") for part in path):
             raise self.fail(node, "attribute names cannot start with an underscore")
-        if root == "facts":
+        if isinstance(base, ast.Call):  # events.last(type="x").at
+            return _value_getter(self.build(base), tuple(path))
+        if base == "facts":
             self.facts_read.add(path[0])
-        return _path_getter(root, tuple(path))
+        if base in self.roots:
+            return _name_getter(base, tuple(path))
+        return _path_getter(base, tuple(path))
 
-    def path_of(self, node: ast.AST) -> tuple[str, list[str]]:
+    def path_of(self, node: ast.AST) -> tuple[str | ast.Call, list[str]]:
         parts: list[str] = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
-        if not isinstance(node, ast.Name) or node.id not in ROOTS:
-            raise self.fail(node, "attribute paths start with contact., context. or facts.")
+        if isinstance(node, ast.Call) and _is_method(node, "events"):
+            return node, parts[::-1]
+        if not isinstance(node, ast.Name) or (node.id not in ROOTS and node.id not in self.roots):
+            extra = "".join(f", {root}." for root in sorted(self.roots))
+            raise self.fail(node, f"attribute paths start with contact., context., facts.{extra} "
+                                  "or events.last(...)")
         return node.id, parts[::-1]
 
     def _Subscript(self, node: ast.Subscript) -> Evaluator:
@@ -231,14 +246,15 @@ class _Builder:
         return _chained_comparison(tests, tuple(operands))
 
     def _Call(self, node: ast.Call) -> Evaluator:
-        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
-                and node.func.value.id == "history":
+        if _is_method(node, "history"):
             return self.history_call(node, node.func.attr)
+        if _is_method(node, "events"):
+            return self.events_call(node, node.func.attr)
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             known = ", ".join(sorted(FUNCTIONS))
             name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
             raise self.fail(node, f"unknown function {name!r}; known functions: {known}, "
-                                  "history.count, history.last")
+                                  "history.count, history.last, events.count, events.last")
         return self.function_call(node, FUNCTIONS[node.func.id])
 
     def function_call(self, node: ast.Call, function) -> Evaluator:
@@ -276,6 +292,33 @@ class _Builder:
         if method == "count":
             return lambda scope: scope.history.count(flt)
         return lambda scope: scope.history.last(flt)
+
+    def events_call(self, node: ast.Call, method: str) -> Evaluator:
+        if method not in EVENTS_METHODS:
+            raise self.fail(node, f"unknown events method {method!r}; use events.count or "
+                                  "events.last")
+        if node.args:
+            raise self.fail(node, f"events.{method}() takes keyword arguments only, "
+                                  "like events.count(type=\"order_placed\", within=\"30d\")")
+        values: dict[str, Any] = {}
+        allowed = EVENTS_FILTERS if method == "count" else EVENTS_FILTERS[:-1]
+        for keyword in node.keywords:
+            if keyword.arg not in allowed:
+                raise self.fail(node, f"events.{method}() has no filter {keyword.arg!r}; "
+                                      f"use {', '.join(allowed)}")
+            if not isinstance(keyword.value, ast.Constant) or not isinstance(keyword.value.value, str):
+                raise self.fail(keyword.value, f"filter {keyword.arg} must be a quoted text")
+            values[keyword.arg] = keyword.value.value
+        if "within" in values:
+            try:
+                values["within"] = parse_duration(values["within"])
+            except ValueError as exc:
+                raise self.fail(node, str(exc)) from exc
+        self.reads_scope = self.reads_events = True
+        flt = EventFilter(values.get("type"), values.get("within"))
+        if method == "count":
+            return lambda scope: scope.events.count(flt)
+        return lambda scope: scope.events.last(flt)
 
     def history_filter(self, node: ast.Call, method: str) -> HistoryFilter:
         values: dict[str, Any] = {}
@@ -337,6 +380,27 @@ def _chained_comparison(tests: tuple, operands: tuple[Evaluator, ...]) -> Evalua
             left = right
         return True
     return compare
+
+
+def _is_method(node: ast.Call, owner: str) -> bool:
+    return isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+        and node.func.value.id == owner
+
+
+def _walk(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _value_getter(base: Evaluator, path: tuple[str, ...]) -> Evaluator:
+    return lambda scope: _walk(base(scope), path)
+
+
+def _name_getter(root: str, path: tuple[str, ...]) -> Evaluator:
+    return lambda scope: _walk(scope.names.get(root), path)
 
 
 def _path_getter(root: str, path: tuple[str, ...]) -> Evaluator:

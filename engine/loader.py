@@ -1,6 +1,7 @@
 """Reading a pack's YAML while remembering where every value came from."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -8,6 +9,23 @@ import yaml
 from engine.errors import PackProblem
 
 Path = tuple[Any, ...]
+
+
+class PackLoader(yaml.SafeLoader):
+    """YAML as rule authors expect it: only true and false are booleans.
+
+    YAML 1.1 also reads on, off, yes and no as booleans, which would turn the
+    journey key ``on:`` into ``True:``; here they stay texts (as in YAML 1.2).
+    """
+
+
+PackLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+PackLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
 
 
 class LocatedYAML:
@@ -38,7 +56,7 @@ def format_path(path: Path) -> str:
 def read_yaml(text: str, filename: str) -> tuple[LocatedYAML | None, list[PackProblem]]:
     """Parse ``text``; on failure, the problems (syntax, duplicate keys)."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = PackLoader(text)
         try:
             node = loader.get_single_node()
         finally:
@@ -55,7 +73,7 @@ def read_yaml(text: str, filename: str) -> tuple[LocatedYAML | None, list[PackPr
     _locate(node, (), lines, problems, filename)
     if problems:
         return None, problems
-    constructor = yaml.SafeLoader("")
+    constructor = PackLoader("")
     try:
         data = constructor.construct_document(node)
     except yaml.YAMLError as exc:

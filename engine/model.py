@@ -89,6 +89,9 @@ class ContactSnapshot:
     consents: Mapping[str, bool] = field(default_factory=dict)
     history: tuple[HistoryEntry, ...] = ()
     known: bool = False
+    # The contact's events (engine.journeys.model.ContactEvent), oldest first; loaded
+    # only when the pack's expressions read them.
+    events: tuple[Any, ...] = ()
     outcome_log: tuple[tuple[float, Outcome, HistoryEntry], ...] = field(
         init=False, repr=False, compare=False)
     stamps: tuple[float, ...] = field(init=False, repr=False, compare=False)

@@ -18,6 +18,12 @@ class ChannelPlan:
     capacity_per_day: int | None = None
     consent: str = "opt_in"
     inbound: bool = False
+    # Push delivery of the channel's outbox: POST each message to ``webhook``,
+    # signed with HMAC-SHA256 by the secret in the environment variable
+    # ``webhook_secret_env``, giving up after ``webhook_max_attempts``.
+    webhook: str | None = None
+    webhook_secret_env: str | None = None
+    webhook_max_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -173,9 +179,20 @@ class Plan:
     # Per channel, each action offering it with the checks worth running there.
     candidates: Mapping[str, tuple[tuple[ActionPlan, tuple[Callable[..., Any], ...]], ...]] = \
         field(default_factory=dict)
+    # Declared event types (engine.journeys.plan.EventTypePlan by name), whether an
+    # undeclared type is refused, the journeys, and whether any expression reads
+    # the contact's events (decisions then load them).
+    events: Mapping[str, Any] = field(default_factory=dict)
+    events_strict: bool = False
+    journeys: tuple[Any, ...] = ()
+    reads_events: bool = False
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)
+
+    def journey(self, journey_id: str) -> Any:
+        """The journey (engine.journeys.plan.JourneyPlan) called ``journey_id``, or None."""
+        return next((j for j in self.journeys if j.id == journey_id), None)
 
     def fallback(self, channel: str, placement: str | None) -> ActionPlan | None:
         """The fallback action for this channel and placement, if the pack names one."""

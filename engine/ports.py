@@ -61,3 +61,10 @@ class ContactStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class EventSource(Protocol):
+    """Where decisions read a contact's events from (the journey store)."""
+
+    def events(self, contact_id: str) -> tuple[Any, ...]:
+        """The contact's events, oldest first."""

@@ -11,18 +11,22 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from engine.backends import CompiledBackend, ExecutionBackend
+from engine.decide import contact_view, render_action
 from engine.errors import StoreUnavailable, UnknownDecision
 from engine.fallbacks import fallback_decision
 from engine.model import (
+    ChosenAction,
+    ContactSnapshot,
     Decision,
     DecisionRequest,
     Exclusion,
+    HistoryEntry,
     OutcomeRecorded,
     OutcomeReport,
     ReservationResult,
 )
 from engine.plan import Plan
-from engine.ports import ContactStore
+from engine.ports import ContactStore, EventSource
 
 MAX_ATTEMPTS = 5
 
@@ -51,11 +55,13 @@ class DecisionService:
 
     def __init__(self, store: ContactStore, pack: ActivePack,
                  backend: ExecutionBackend | None = None,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex):
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 events: EventSource | None = None):
         self.store = store
         self.pack = pack
         self.backend = backend or CompiledBackend()
         self.new_id = new_id
+        self.events = events
 
     def decide(self, request: DecisionRequest, decision_id: str | None = None) -> DecisionResult:
         """Decide for ``request`` and, unless it is a dry run, record the answer.
@@ -79,11 +85,43 @@ class DecisionService:
                 return DecisionResult(decision_id, plan, fallback, recorded=False)
         return result
 
-    def _decide(self, plan: Plan, request: DecisionRequest, decision_id: str) -> DecisionResult:
+    def decide_step(self, request: DecisionRequest, decision_id: str) -> DecisionResult:
+        """A journey step's decision, once per ``decision_id``: if an earlier attempt
+        recorded it (a worker stopped before finishing the step), that choice is
+        returned again (``recorded``), not decided anew."""
+        plan = self.pack.plan
+        snapshot = self.load(plan, request.contact_id)
+        earlier = [e for e in snapshot.history if e.decision_id == decision_id]
+        if earlier:
+            return self._recovered(plan, snapshot, request, decision_id, earlier)
+        return self._decide(plan, request, decision_id, snapshot)
+
+    def load(self, plan: Plan, contact_id: str) -> ContactSnapshot:
+        """The contact as decisions see it: with its events if the pack reads them."""
+        snapshot = self.store.load(contact_id)
+        if plan.reads_events and self.events is not None:
+            snapshot = replace(snapshot, events=self.events.events(contact_id))
+        return snapshot
+
+    def _recovered(self, plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
+                   decision_id: str, earlier: list) -> DecisionResult:
+        before = replace(snapshot, history=tuple(e for e in snapshot.history
+                                                 if e.decision_id != decision_id))
+        again = self.backend.decide(plan, before, replace(request, limit=len(earlier)),
+                                    decision_id, frozenset())
+        chosen = {a.action_id: a for a in again.actions}
+        actions = tuple(chosen.get(e.action_id) or _rendered(plan, before, request, e)
+                        for e in earlier)
+        return DecisionResult(decision_id, plan, replace(again, actions=actions,
+                                                         reservation=None), recorded=True)
+
+    def _decide(self, plan: Plan, request: DecisionRequest, decision_id: str,
+                first: ContactSnapshot | None = None) -> DecisionResult:
         full: frozenset[str] = frozenset()
         result = ReservationResult(ok=True)
         for _ in range(MAX_ATTEMPTS):
-            snapshot = self.store.load(request.contact_id)
+            snapshot = first or self.load(plan, request.contact_id)
+            first = None
             decision = self.backend.decide(plan, snapshot, request, decision_id, full)
             if decision.reservation is None:
                 return DecisionResult(decision_id, plan, decision, recorded=False)
@@ -100,6 +138,18 @@ class DecisionService:
             raise UnknownDecision(
                 f"no recorded action {report.action_id!r} in decision {report.decision_id!r}")
         return recorded
+
+
+def _rendered(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
+              entry: HistoryEntry) -> ChosenAction:
+    """A recorded action with its content written again (the decision that chose it
+    would not choose it now)."""
+    action = plan.action(entry.action_id)
+    contact = contact_view(snapshot, request)
+    content = {} if action is None else render_action(action, entry.channel, contact, {},
+                                                      request.context)
+    return ChosenAction(entry.action_id, entry.program, entry.kind, entry.channel, 0.0,
+                        content, ("recorded by an earlier attempt of this step",))
 
 
 def _gave_up(decision: Decision, result: ReservationResult, request: DecisionRequest) -> Decision:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any, Callable, Mapping
 
+from engine.events import EVENTS_FILTERS, EVENTS_METHODS, EventsView
 from engine.history import HistoryView
 from engine.timeutil import to_date, to_datetime
 
@@ -18,10 +19,11 @@ NUMBER = (int, float)
 class Scope:
     """What one evaluation can see. Built once per decision, cheap to extend."""
 
-    __slots__ = ("contact", "context", "facts", "history", "now", "tz", "names")
+    __slots__ = ("contact", "context", "facts", "history", "now", "tz", "names", "events")
 
     def __init__(self, contact: Mapping[str, Any], context: Mapping[str, Any],
-                 facts: dict[str, Any], history: HistoryView, now: datetime, tz: tzinfo):
+                 facts: dict[str, Any], history: HistoryView, now: datetime, tz: tzinfo,
+                 events: EventsView | None = None):
         self.contact = contact
         self.context = context
         self.facts = facts
@@ -29,6 +31,7 @@ class Scope:
         self.now = now
         self.tz = tz
         self.names: dict[str, Any] = {}
+        self.events = events if events is not None else EventsView((), now)
 
 
 def is_number(value: object) -> bool:
@@ -151,5 +154,6 @@ def export_vocabulary() -> dict[str, Any]:
             for f in FUNCTIONS.values()
         },
         "history": {"methods": dict(HISTORY_METHODS), "filters": list(HISTORY_FILTERS)},
+        "events": {"methods": dict(EVENTS_METHODS), "filters": list(EVENTS_FILTERS)},
         "arbitration_names": list(ARBITRATION_NAMES),
     }

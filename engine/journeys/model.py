@@ -75,7 +75,8 @@ class Run:
     ended_at: datetime | None = None
     # The step waits before executing: False until its wait has elapsed.
     waited: bool = False
-    # The current step's decision and message, once it sent one.
+    # The current step's decision once it sent its message, and the last message
+    # the run queued (withdrawn if a goal event ends the run before delivery).
     decision_id: str | None = None
     message_id: str | None = None
     channel: str | None = None

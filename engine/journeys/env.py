@@ -1,0 +1,131 @@
+"""The machine's view of one contact during one stimulus: conditions, profile
+updates and step decisions, through the same DecisionService as the API."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any, Mapping
+
+from engine.decide import open_decision
+from engine.expressions import Expression
+from engine.facts import derive_facts
+from engine.journeys.machine import StepDecision
+from engine.journeys.model import ContactEvent, OutboxMessage, Run
+from engine.journeys.plan import StepPlan
+from engine.model import ContactSnapshot, DecisionRequest
+from engine.plan import Plan
+from engine.service import DecisionService
+from engine.timeutil import UTC, to_date, zone
+
+# Policies whose exclusions end: a step they block is deferred, not skipped.
+DEFERRING = ("pressure", "quiet_hours", "capacity")
+RETRY_AFTER_RACE = timedelta(minutes=1)
+FREED_AFTER = timedelta(seconds=1)
+
+
+class ContactEnv:
+    """Conditions, profile updates and decisions for one contact."""
+
+    def __init__(self, decisions: DecisionService, plan: Plan, contact_id: str,
+                 can_send: bool = True, event: ContactEvent | None = None):
+        self.decisions = decisions
+        self.plan = plan
+        self.contact_id = contact_id
+        self.can_send = can_send
+        self.event = event
+        self._snapshot: ContactSnapshot | None = None
+        self.tz: tzinfo = self._zone()
+
+    def snapshot(self) -> ContactSnapshot:
+        if self._snapshot is None:
+            self._snapshot = self.decisions.load(self.plan, self.contact_id)
+        return self._snapshot
+
+    def _zone(self) -> tzinfo:
+        name = self.snapshot().profile.get("timezone")
+        return (zone(name) if isinstance(name, str) else None) or self.plan.tz
+
+    def scope(self, at: datetime):
+        request = DecisionRequest(self.contact_id, next(iter(self.plan.channels)), at)
+        ctx = open_decision(self.plan, self.snapshot(), request)
+        derive_facts(self.plan.facts, ctx.scope)
+        if self.event is not None:
+            ctx.scope.names["event"] = self.event.as_value()
+        return ctx.scope
+
+    def holds(self, condition: Any, at: datetime) -> bool:
+        return bool(condition.evaluate(self.scope(at)))
+
+    def set_profile(self, values: Mapping[str, Any], at: datetime) -> None:
+        scope = self.scope(at)
+        written = {name: _storable(v.evaluate(scope) if isinstance(v, Expression) else v)
+                   for name, v in values.items()}
+        self.decisions.store.patch_contact(self.contact_id, written, {})
+        self._snapshot = None
+
+    def decide(self, run: Run, step: StepPlan, at: datetime) -> StepDecision | None:
+        if not self.can_send:
+            return None
+        request = DecisionRequest(
+            self.contact_id, step.channel, at, explain=True, actions=step.actions,
+            journey_id=run.journey_id, run_id=run.run_id, step_id=step.id)
+        result = self.decisions.decide_step(request, f"{run.run_id}.{run.seq}")
+        self._snapshot = None
+        if result.decision.actions:
+            chosen = result.decision.actions[0]
+            return StepDecision("sent", message=OutboxMessage(
+                result.decision_id, step.channel, self.contact_id, chosen.action_id,
+                dict(chosen.content), result.decision_id, run.journey_id, run.run_id, step.id,
+                at, at))
+        return blocked(result.decision.excluded, at)
+
+    def recorded_outcomes(self, decision_id: str) -> list[tuple[str, datetime]]:
+        """Outcomes already recorded on a decision's entries, oldest first."""
+        found = [(o.outcome, o.at) for e in self.snapshot().history
+                 if e.decision_id == decision_id for o in e.outcomes]
+        return sorted(found, key=lambda item: item[1])
+
+    def profile_value(self, name: str) -> Any:
+        return self.snapshot().profile.get(name)
+
+
+def blocked(excluded, at: datetime) -> StepDecision:
+    """Deferred to the earliest time a deferring policy lets a candidate through,
+    or skipped with the policies that left every candidate out."""
+    again = [(e.eligible_again_at, e.policy) for e in excluded
+             if e.policy in DEFERRING]
+    dated = [item for item in again if item[0] is not None]
+    if dated:
+        until, policy = min(dated, key=lambda item: item[0])
+        if until <= at:  # a window counts entries at its very start: a moment later
+            until = at + FREED_AFTER
+        return StepDecision("deferred", until=until.astimezone(UTC), reason=policy)
+    if again:  # concurrent decisions took the slot: try again shortly
+        return StepDecision("deferred", until=at + RETRY_AFTER_RACE, reason=again[0][1])
+    policies = sorted({e.policy for e in excluded}) or ["no_candidate"]
+    return StepDecision("skipped", reason="+".join(policies))
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def next_anniversary(value: Any, clock: time, tz: tzinfo, after: datetime) -> datetime | None:
+    """The next local ``clock`` on the anniversary of the date ``value``, after ``after``."""
+    born = to_date(value)
+    if born is None:
+        return None
+    local = after.astimezone(tz)
+    for year in (local.year, local.year + 1, local.year + 2):
+        day = 28 if (born.month, born.day) == (2, 29) and not _leap(year) else born.day
+        moment = datetime.combine(date(year, born.month, day), clock, tzinfo=tz)
+        if moment > local:
+            return moment.astimezone(after.tzinfo)
+    return None
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
