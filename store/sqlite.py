@@ -18,11 +18,11 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from engine.errors import StoreUnavailable
 from engine.model import (
@@ -82,10 +82,7 @@ class SQLiteStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._local = threading.local()
-        self._opened: list[_Opened] = []
-        self._opened_lock = threading.Lock()
-        self._schema_pid: int | None = None
+        self._db = SQLiteConnections(path, _create_schema)
 
     # -- reads ---------------------------------------------------------------
 
@@ -167,6 +164,34 @@ class SQLiteStore:
 
     def ping(self) -> bool:
         """True when the file can be opened and read."""
+        return self._db.ping()
+
+    def close(self) -> None:
+        """Close the connections this process opened (other processes keep theirs)."""
+        self._db.close()
+
+    def _transaction(self, mode: str) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.transaction(mode)
+
+
+class SQLiteConnections:
+    """Connections to one SQLite file: one per (process, thread), opened lazily.
+
+    Every connection is in WAL mode with a busy timeout; the first one a process
+    opens runs ``create_schema`` in a ``BEGIN IMMEDIATE`` transaction. Several
+    stores (contacts, journeys) share one file, each with its own schema.
+    """
+
+    def __init__(self, path: str, create_schema: Callable[[sqlite3.Connection], None]) -> None:
+        self.path = path
+        self._create_schema = create_schema
+        self._local = threading.local()
+        self._opened: list[_Opened] = []
+        self._opened_lock = threading.Lock()
+        self._schema_pid: int | None = None
+
+    def ping(self) -> bool:
+        """True when the file can be opened and read."""
         try:
             self._connection().execute("SELECT 1").fetchone()
         except (sqlite3.Error, OSError):
@@ -184,10 +209,11 @@ class SQLiteStore:
         self._local = threading.local()
 
     @contextmanager
-    def _transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
+    def transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
         """One transaction: committed on success, rolled back on any exception.
 
         The body may end the transaction itself (``ROLLBACK``) to discard it.
+        ``sqlite3.OperationalError`` (locked, unreadable file) is StoreUnavailable.
         """
         try:
             conn = self._connection()
@@ -223,7 +249,9 @@ class SQLiteStore:
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         try:
-            _configure(conn, create_schema=self._schema_pid != pid)
+            _configure(conn)
+            if self._schema_pid != pid:
+                _in_immediate_transaction(conn, self._create_schema)
         except BaseException:
             conn.close()
             raise
@@ -249,12 +277,10 @@ class _Opened:
     conn: sqlite3.Connection
 
 
-def _configure(conn: sqlite3.Connection, *, create_schema: bool) -> None:
+def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     _use_wal(conn)
     conn.execute("PRAGMA synchronous = NORMAL")
-    if create_schema:
-        _create_schema(conn)
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -277,16 +303,23 @@ def _use_wal(conn: sqlite3.Connection) -> None:
         pause = min(pause * 2, 0.1)
 
 
-def _create_schema(conn: sqlite3.Connection) -> None:
+def _in_immediate_transaction(
+    conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], None]
+) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in SCHEMA:
-            conn.execute(statement)
-        _add_missing_columns(conn)
+        body(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """The contact store's tables, in a transaction the caller opened."""
+    for statement in SCHEMA:
+        conn.execute(statement)
+    _add_missing_columns(conn)
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
