@@ -18,6 +18,8 @@ install: $(VENV)/.installed
 run: install
 	mkdir -p var
 	$(PY) -m engine validate $${NBA_PACK:-rules/retail.yaml}
+	# The journey worker runs beside the API and stops with it.
+	$(PY) -m engine worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	NBA_BIND=127.0.0.1:$(PORT) NBA_WORKERS=$(WORKERS) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 redis-server:

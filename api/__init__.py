@@ -16,10 +16,11 @@ from api.telemetry import init_sentry
 from engine.backends import backend_from_name
 from engine.compiler import load_pack
 from engine.errors import InvalidPack
+from engine.journeys.runner import JourneyService
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
-from store import store_from_url
+from store import MEMORY_URL, journeys_from_url, store_from_url
 
 log = logging.getLogger("nba.api")
 
@@ -35,6 +36,7 @@ class Services:
     backend_name: str
     api_keys: dict[str, str]
     clock: Callable[[], datetime]
+    journeys: JourneyService
 
 
 def _now() -> datetime:
@@ -65,10 +67,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
     pack = ActivePack(plan)
+    journey_store = _journey_store(settings, options)
+    decisions = DecisionService(store, pack, backend, events=journey_store)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
-        decisions=DecisionService(store, pack, backend), backend_name=backend.name,
+        decisions=decisions, backend_name=backend.name,
         api_keys=keys, clock=settings.get("NBA_CLOCK") or _now,
+        journeys=JourneyService(decisions, journey_store),
     )
     if not keys:
         log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
@@ -79,12 +84,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _journey_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """Events, runs, timers and outboxes: beside the contacts, in the same database.
+    A test that wires in its own NBA_STORE gets an in-memory journey store unless it
+    wires in NBA_JOURNEY_STORE too."""
+    if settings.get("NBA_JOURNEY_STORE") is not None:
+        return settings["NBA_JOURNEY_STORE"]
+    if settings.get("NBA_STORE") is not None:
+        return journeys_from_url(MEMORY_URL)
+    try:
+        return journeys_from_url(settings["NBA_STORE_URL"], options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
 def _register(app: Flask) -> None:
-    from api import contacts, decisions, meta
+    from api import contacts, decisions, journeys, meta
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, meta):
+    for module in (decisions, contacts, journeys, meta):
         app.register_blueprint(module.blueprint)
 
 

@@ -17,6 +17,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "write_contacts": frozenset({"channel", "admin"}),
     "erase_contacts": frozenset({"admin"}),
     "read_pack": frozenset({"author", "admin"}),
+    "post_events": frozenset({"channel", "admin"}),
+    "read_outbox": frozenset({"channel", "admin"}),
+    "read_journeys": frozenset({"channel", "author", "admin"}),
 }
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify
 from api.auth import authorize
 from api.bodies import load_body
 from api.errors import InvalidRequest, NotFound
+from api.journey_schemas import ContactEventsSchema, ContactJourneysSchema
 from api.schemas import MAX_ID, ContactBodySchema, ContactSchema, HistorySchema
 from engine.model import ContactRecord
 
@@ -13,6 +14,8 @@ blueprint = Blueprint("contacts", __name__, url_prefix="/v1/contacts")
 _body = ContactBodySchema()
 _contact = ContactSchema()
 _history = HistorySchema()
+_events = ContactEventsSchema()
+_journeys = ContactJourneysSchema()
 
 
 def _checked_id(contact_id: str) -> str:
@@ -47,6 +50,31 @@ def contact_history(contact_id: str):
     return jsonify(_history.dump({"contact_id": contact_id, "entries": entries}))
 
 
+@blueprint.get("/<path:contact_id>/events")
+def contact_events(contact_id: str):
+    authorize("read_contacts")
+    nba = current_app.extensions["nba"]
+    contact_id = _checked_id(contact_id)
+    events = nba.journeys.store.events(contact_id)
+    if not events and nba.store.get_contact(contact_id) is None:
+        raise NotFound(f"no contact {contact_id!r}")
+    return jsonify(_events.dump({"contact_id": contact_id,
+                                 "events": [e.as_value() | {"event_id": e.event_id}
+                                            for e in events]}))
+
+
+@blueprint.get("/<path:contact_id>/journeys")
+def contact_journeys(contact_id: str):
+    authorize("read_contacts")
+    nba = current_app.extensions["nba"]
+    contact_id = _checked_id(contact_id)
+    state = nba.journeys.contact_runs(contact_id)
+    if not state.runs and nba.store.get_contact(contact_id) is None:
+        raise NotFound(f"no contact {contact_id!r}")
+    runs = [{**vars(run), "next_due_at": run.due_at} for run in state.runs]
+    return jsonify(_journeys.dump({"contact_id": contact_id, "runs": runs}))
+
+
 @blueprint.get("/<path:contact_id>")
 def get_contact(contact_id: str):
     authorize("read_contacts")
@@ -62,7 +90,10 @@ def replace_contact(contact_id: str):
     body = load_body(_body)
     record = ContactRecord(_checked_id(contact_id), body["profile"],
                            _checked_consents(body["consents"]))
-    return _answer(current_app.extensions["nba"].store.put_contact(record))
+    nba = current_app.extensions["nba"]
+    stored = nba.store.put_contact(record)
+    nba.journeys.profile_changed(stored.contact_id, nba.clock())
+    return _answer(stored)
 
 
 @blueprint.patch("/<path:contact_id>")
@@ -72,12 +103,18 @@ def merge_contact(contact_id: str):
     store = current_app.extensions["nba"].store
     record = store.patch_contact(_checked_id(contact_id), body["profile"],
                                  _checked_consents(body["consents"]))
+    nba = current_app.extensions["nba"]
+    nba.journeys.profile_changed(record.contact_id, nba.clock())
     return _answer(record)
 
 
 @blueprint.delete("/<path:contact_id>")
 def erase_contact(contact_id: str):
     authorize("erase_contacts")
-    if not current_app.extensions["nba"].store.delete_contact(_checked_id(contact_id)):
+    nba = current_app.extensions["nba"]
+    contact_id = _checked_id(contact_id)
+    erased = nba.store.delete_contact(contact_id)
+    erased = nba.journeys.erase(contact_id) or erased  # events, runs, timers, messages
+    if not erased:
         raise NotFound(f"no contact {contact_id!r}")
     return "", 204

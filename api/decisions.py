@@ -71,6 +71,9 @@ def record_outcome():
     recorded = nba.decisions.record_outcome(OutcomeReport(**body))
     if not recorded.duplicate:
         metrics.record_outcome(body["outcome"])
+        if recorded.entry.run_id is not None:  # a journey step's message: route its run
+            nba.journeys.route_outcome(recorded.contact_id, recorded.entry.run_id,
+                                       body["decision_id"], body["outcome"], body["at"])
     return jsonify(_outcome_response.dump({
         "decision_id": body["decision_id"], "action_id": body["action_id"],
         "contact_id": recorded.contact_id, "outcome": body["outcome"],

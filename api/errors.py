@@ -16,6 +16,7 @@ from engine.errors import (
     UnknownChannel,
     UnknownDecision,
 )
+from engine.journeys.runner import InvalidEvent
 
 log = logging.getLogger("nba.api")
 
@@ -80,6 +81,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UnknownDecision)
     def unknown_decision(exc: UnknownDecision):
         return error_body(404, "unknown_decision", str(exc))
+
+    @app.errorhandler(InvalidEvent)
+    def invalid_event(exc: InvalidEvent):
+        return error_body(422, "invalid_event", "the pack refuses this event; see fields",
+                          exc.problems)
 
     @app.errorhandler(InvalidPack)
     def invalid_pack(exc: InvalidPack):

@@ -75,6 +75,13 @@ def ready():
 def prometheus_metrics():
     """Prometheus text format; no API key: expose it on the internal network only."""
     body, content_type = metrics.exposition()
+    nba = current_app.extensions["nba"]
+    try:
+        queue = nba.journeys.store
+        body += metrics.journey_queue_lines(queue.oldest_due(), queue.pending_timers(),
+                                            nba.clock())
+    except Exception:  # the store down must not hide the other metrics
+        pass
     return Response(body, content_type=content_type)
 
 

@@ -54,6 +54,25 @@ def record_outcome(outcome: str) -> None:
     OUTCOMES.labels(outcome).inc()
 
 
+EVENTS = Counter("nba_events_total", "Events posted", ["type", "result"])
+
+
+def record_event(event_type: str, duplicate: bool) -> None:
+    EVENTS.labels(event_type, "duplicate" if duplicate else "recorded").inc()
+
+
+def journey_queue_lines(oldest_due, pending: int, now) -> bytes:
+    """Due-queue figures read from the store at scrape time (not per worker)."""
+    lag = 0.0 if oldest_due is None else max(0.0, (now - oldest_due).total_seconds())
+    return (
+        "# HELP nba_journey_due_lag_seconds Age of the oldest due timer not yet done\n"
+        "# TYPE nba_journey_due_lag_seconds gauge\n"
+        f"nba_journey_due_lag_seconds {lag}\n"
+        "# HELP nba_journey_timers Timers in the due queue (waiting runs and watches)\n"
+        "# TYPE nba_journey_timers gauge\n"
+        f"nba_journey_timers {pending}\n").encode()
+
+
 def record_store_error(operation: str) -> None:
     STORE_ERRORS.labels(operation).inc()
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from api import journey_schemas as js
 from api import schemas
 
 _ERRORS = {
@@ -27,6 +28,19 @@ _ROUTES = [
     ("/v1/contacts/{contact_id}", "delete", "Erase a contact's profile and history", None, None),
     ("/v1/contacts/{contact_id}/history", "get", "A contact's history with outcomes", None,
      "History"),
+    ("/v1/contacts/{contact_id}/events", "get", "A contact's events, oldest first", None,
+     "ContactEvents"),
+    ("/v1/contacts/{contact_id}/journeys", "get", "The journey runs of a contact", None,
+     "ContactJourneys"),
+    ("/v1/events", "post", "Record an event (idempotent by event_id) and apply it to journeys",
+     "EventRequest", "EventResponse"),
+    ("/v1/outbox/{channel}", "get", "Lease up to ?limit= messages of an outbound channel "
+     "(?lease_seconds=, default 60)", None, "OutboxLease"),
+    ("/v1/outbox/{channel}/ack", "post", "Confirm delivered messages", "AckRequest",
+     "AckResponse"),
+    ("/v1/journeys", "get", "The active pack's journeys", None, "JourneyList"),
+    ("/v1/journeys/{journey_id}/stats", "get", "Per-step statistics of a journey", None,
+     "JourneyStats"),
     ("/v1/pack", "get", "The active rule pack", None, "Pack"),
     ("/healthz", "get", "Liveness, active engine and pack", None, "Health"),
     ("/readyz", "get", "Readiness: the store can be reached", None, "Health"),
@@ -39,6 +53,11 @@ _SCHEMAS = {
     "OutcomeResponse": schemas.OutcomeResponseSchema, "ContactBody": schemas.ContactBodySchema,
     "Contact": schemas.ContactSchema, "History": schemas.HistorySchema,
     "Pack": schemas.PackSchema, "Health": schemas.HealthSchema, "Error": schemas.ErrorSchema,
+    "EventRequest": js.EventRequestSchema, "EventResponse": js.EventResponseSchema,
+    "ContactEvents": js.ContactEventsSchema, "ContactJourneys": js.ContactJourneysSchema,
+    "OutboxLease": js.OutboxLeaseSchema, "AckRequest": js.AckRequestSchema,
+    "AckResponse": js.AckResponseSchema, "JourneyList": js.JourneyListSchema,
+    "JourneyStats": js.JourneyStatsSchema,
 }
 
 
@@ -71,7 +90,8 @@ def _operation(path: str, summary: str, request: str | None, response: str | Non
     if request:
         operation["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": request}}}
-    if "{contact_id}" in path:
-        operation["parameters"] = [{"name": "contact_id", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}]
+    names = [name for name in ("contact_id", "channel", "journey_id") if f"{{{name}}}" in path]
+    if names:
+        operation["parameters"] = [{"name": name, "in": "path", "required": True,
+                                    "schema": {"type": "string"}} for name in names]
     return operation

@@ -1,0 +1,119 @@
+"""The journey worker: advances runs whose time has come and pushes webhook
+outboxes. An edge, like wsgi.py: it wires the stores to the core.
+
+    python -m engine worker                      # until SIGTERM/SIGINT, on real time
+    python -m engine worker --once [--now ISO]   # everything due up to now, then exit
+
+It reads the same NBA_* settings as the API (NBA_STORE_URL, NBA_PACK,
+NBA_ENGINE...). Several workers may run at once, on one machine or many: due
+timers are claimed with a lease, and a step's effects are keyed by its run and
+seq, so a step is never executed twice and a worker stopped mid-step leaves it
+to the next one with one effect.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from api.config import ConfigurationError, load_config, store_options
+from api.logs import configure_logging
+from engine.backends import backend_from_name
+from engine.compiler import load_pack
+from engine.errors import EngineError, InvalidPack, StoreUnavailable
+from engine.journeys.runner import DEFAULT_LEASE_S, JourneyService, PassSummary
+from engine.service import ActivePack, DecisionService
+from engine.timeutil import UTC
+from store import journeys_from_url, store_from_url
+
+log = logging.getLogger("nba.worker")
+IDLE_SLEEP_S = 0.5
+
+
+def build(settings: dict[str, Any]) -> tuple[JourneyService, Any]:
+    """The journey service and the webhook delivery of the configured pack and store."""
+    plan = load_pack(settings["NBA_PACK"])
+    backend = backend_from_name(settings["NBA_ENGINE"])
+    backend.prepare(plan)
+    options = store_options(settings)
+    contacts = store_from_url(settings["NBA_STORE_URL"], options)
+    journeys = journeys_from_url(settings["NBA_STORE_URL"], options)
+    decisions = DecisionService(contacts, ActivePack(plan), backend, events=journeys)
+    from delivery import WebhookDelivery
+
+    return JourneyService(decisions, journeys), WebhookDelivery(journeys, plan.channels)
+
+
+def run_once(service: JourneyService, delivery: Any, now: datetime, limit: int,
+             lease_s: float) -> dict[str, Any]:
+    """Everything due up to ``now``, then one round of webhook deliveries."""
+    summary = service.run_until_idle(now, limit, lease_s=lease_s)
+    delivered = delivery.deliver(now)
+    return {"now": now.isoformat(), **asdict(summary), "webhooks": delivered}
+
+
+def run_forever(service: JourneyService, delivery: Any, limit: int, lease_s: float,
+                stop: threading.Event) -> PassSummary:
+    """Passes on real time until ``stop`` is set; idle passes sleep briefly."""
+    total = PassSummary()
+    while not stop.is_set():
+        now = datetime.now(UTC)
+        try:
+            summary = service.run_due(now, limit, lease_s)
+            delivery.deliver(now)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable, retrying: %s", exc)
+            stop.wait(IDLE_SLEEP_S)
+            continue
+        total.add(summary)
+        if summary.claimed:
+            log.info("pass: %s", json.dumps(asdict(summary)))
+        else:
+            stop.wait(IDLE_SLEEP_S)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine worker",
+                                     description="advance journey runs and deliver outboxes")
+    parser.add_argument("--once", action="store_true", help="do what is due, then exit")
+    parser.add_argument("--now", help="with --once: the time to run as of (ISO-8601)")
+    parser.add_argument("--limit", type=int, default=100, help="timers claimed per pass")
+    parser.add_argument("--lease", type=float, default=DEFAULT_LEASE_S,
+                        help="seconds a claimed timer stays leased (default 60)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_config()
+        configure_logging(settings["NBA_LOG_LEVEL"], settings["NBA_LOG_FORMAT"])
+        service, delivery = build(settings)
+        now = _moment(args.now) if args.now else datetime.now(UTC)
+    except (ConfigurationError, InvalidPack, EngineError, ValueError) as exc:
+        print(f"worker cannot start: {exc}", file=sys.stderr)
+        return 2
+    if args.once:
+        print(json.dumps(run_once(service, delivery, now, args.limit, args.lease)))
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("worker started on pack %s (%s)", service.plan.name, service.plan.hash)
+    total = run_forever(service, delivery, args.limit, args.lease, stop)
+    log.info("worker stopped: %s", json.dumps(asdict(total)))
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"--now {text!r} needs a time zone, like 2026-11-20T10:00:00Z")
+    return moment.astimezone(UTC)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
