@@ -216,12 +216,17 @@ def test_sixty_days_without_an_order_start_the_winback_and_an_order_pushes_it_ba
     chains.event("order_placed", PARIS_10, contact_id="buyer", total=10)
     chains.event("order_placed", PARIS_10 + timedelta(days=50), contact_id="buyer", total=10)
     chains.work(PARIS_10 + timedelta(days=61))
-    assert [s[:2] for s in chains.sent("quiet")] == [("offer", "winback_email")]
-    assert chains.sent("buyer") == []
+    assert winback(chains, "quiet") == [("offer", "winback_email", PARIS_10 + timedelta(days=60))]
+    assert winback(chains, "buyer") == []
     chains.work(PARIS_10 + timedelta(days=69))
-    assert [s[:2] for s in chains.sent("quiet")] == [("offer", "winback_email"),
-                                                     ("letter", "winback_mail")]
-    assert chains.sent("quiet")[1][2] == PARIS_10 + timedelta(days=67)
+    assert winback(chains, "quiet") == [("offer", "winback_email", PARIS_10 + timedelta(days=60)),
+                                        ("letter", "winback_mail", PARIS_10 + timedelta(days=67))]
+    chains.work(PARIS_10 + timedelta(days=111))
+    assert winback(chains, "buyer")[0][2] == PARIS_10 + timedelta(days=110)
+
+
+def winback(chains, contact_id):
+    return [s for s in chains.sent(contact_id) if s[0] in ("offer", "letter")]
 
 
 def test_a_birthday_sends_wishes_at_nine_local_every_year(chains):
@@ -251,3 +256,92 @@ def test_erasure_removes_the_contacts_runs_events_and_queued_messages(chains):
     assert chains.store.journey_state("c1").runs == () and chains.store.events("c1") == ()
     assert chains.store.lease_outbox("email", PARIS_10 + HOUR, 10, 60) == []
     assert chains.work(PARIS_10 + timedelta(days=5)).claimed == 0
+
+
+def test_a_new_order_within_the_reentry_period_starts_no_second_run(chains):
+    chains.contact()
+    assert chains.event("order_placed", PARIS_10, total=10).started[0]["journey_id"] \
+        == "post_purchase"
+    chains.work(PARIS_10 + timedelta(days=2))
+    again = chains.event("order_placed", PARIS_10 + timedelta(days=20), total=10)
+    assert "post_purchase" not in [r["journey_id"] for r in again.started]
+    later = chains.event("order_placed", PARIS_10 + timedelta(days=31), total=10)
+    assert "post_purchase" in [r["journey_id"] for r in later.started]
+
+
+def test_a_wait_until_a_local_time_sends_at_the_next_nine_oclock(chains):
+    chains.contact()
+    chains.event("order_placed", PARIS_10, total=10)  # 10:00 in Paris
+    chains.work(PARIS_10 + timedelta(days=2))
+    assert [s for s in chains.sent() if s[0] in ("thanks", "review")] == [
+        ("thanks", "thanks_email", PARIS_10),
+        ("review", "review_email", datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc))]
+
+
+def test_an_event_within_the_window_takes_its_branch_and_without_it_the_timeout(chains):
+    chains.contact("signs")
+    chains.contact("silent")
+    for contact in ("signs", "silent"):
+        chains.event("quote_requested", PARIS_10, contact_id=contact)
+    chains.work(PARIS_10)
+    answer = chains.event("quote_signed", PARIS_10 + timedelta(days=2), contact_id="signs")
+    assert [r["journey_id"] for r in answer.advanced] == ["quote"]
+    chains.work(PARIS_10 + timedelta(days=10))
+    assert [s[1] for s in chains.sent("signs")] == ["quote_email", "quote_thanks"]
+    assert [s[1] for s in chains.sent("silent")] == ["quote_email", "quote_reminder"]
+    assert chains.runs("signs")["quote"].end == "signed"
+    assert chains.runs("silent")["quote"].end == "unsigned"
+
+
+def test_a_full_channel_defers_the_call_to_the_next_local_day(chains):
+    for contact in ("first", "second"):
+        chains.contact(contact)
+        chains.event("lead_created", PARIS_10, contact_id=contact)
+    chains.work(PARIS_10 + timedelta(days=2))
+    calls = sorted((s[2], c) for c in ("first", "second") for s in chains.sent(c))
+    # capacity_per_day: 1 call; the second is deferred to midnight in Paris (23:00 UTC)
+    assert [t for t, _ in calls] == [PARIS_10, datetime(2026, 11, 20, 23, 0, tzinfo=timezone.utc)]
+    assert chains.store.journey_counts("leads")["call.deferred.capacity"] == 1
+
+
+def test_an_outcome_recorded_but_never_routed_is_routed_by_the_worker(chains):
+    chains.contact(cart_value=0)
+    chains.event("cart_abandoned", PARIS_10, cart_value=80)
+    chains.work(PARIS_10 + HOUR)
+    entry = chains.contacts.history("c1")[0]
+    # The API recorded the click and stopped before routing it.
+    chains.decisions.record_outcome(OutcomeReport(entry.decision_id, entry.action_id,
+                                                  "clicked", PARIS_10 + 2 * HOUR))
+    chains.work(PARIS_10 + timedelta(days=5))
+    assert [s[0] for s in chains.sent()] == ["reminder"]
+    assert chains.runs()["cart_recovery"].end == "converted_or_not"
+
+
+def test_a_click_after_its_window_does_not_route_the_run(chains):
+    chains.contact(cart_value=0)
+    chains.event("cart_abandoned", PARIS_10, cart_value=80)
+    chains.work(PARIS_10 + HOUR)
+    assert chains.click("reminder", PARIS_10 + HOUR + timedelta(hours=49)) is None
+    chains.work(PARIS_10 + timedelta(days=5))
+    assert [s[0] for s in chains.sent()] == ["reminder", "sms_nudge"]
+
+
+def test_a_step_stopped_between_its_reservation_and_its_commit_is_redone_once(chains):
+    chains.contact(cart_value=0)
+    chains.event("cart_abandoned", PARIS_10, cart_value=80)
+    [timer] = chains.store.claim_due(PARIS_10 + HOUR, 10, 60)
+    run = chains.store.journey_state("c1").runs[0]
+    step = chains.plan.journey("cart_recovery").step("reminder")
+    # The step's decision is recorded, then the worker dies before committing the run.
+    from engine.journeys.env import ContactEnv
+
+    first = ContactEnv(chains.decisions, chains.plan, "c1").decide(run, step, PARIS_10 + HOUR)
+    assert first.kind == "sent"
+    assert chains.store.outbox_messages("email", "ready", 10) == []
+    # Its lease ends; the next worker redoes the step: same decision, one entry, one message.
+    chains.work(PARIS_10 + HOUR + timedelta(seconds=61))
+    assert [e.decision_id for e in chains.contacts.history("c1")] == [first.message.decision_id]
+    [message] = chains.store.outbox_messages("email", "ready", 10)
+    assert (message.message_id, message.content) == (first.message.message_id,
+                                                     first.message.content)
+    assert timer.key == run.timer_key

@@ -226,9 +226,11 @@ class JourneyCompiler:
     def step(self, path: Path, index: int, spec: dict[str, Any], following: str | None,
              ids: set[str], program: str | None) -> StepPlan | None:
         kinds = [k for k in ("send", "split", "end") if k in spec]
-        if len(kinds) > 1:
-            self.c.problem(path, f"a step does one of send, split or end, not {' and '.join(kinds)}")
+        if "split" in kinds and len(kinds) > 1:
+            self.c.problem(path, f"a split step only splits; not {' and '.join(kinds)}")
             return None
+        if "end" in spec and "then" in spec:
+            self.c.problem(path + ("end",), "a step that ends the run has no then")
         wait, until = self.wait(path + ("wait",), spec.get("wait"))
         channel, actions = self.send(path + ("send",), spec.get("send"), program)
         then = self.then(path + ("then",), spec.get("then"), ids, sends="send" in spec)
@@ -388,7 +390,7 @@ def _instant_cycle(steps: tuple[StepPlan, ...], by_id: dict[str, StepPlan]) -> l
         if step_id in trail:
             return trail[trail.index(step_id):] + [step_id]
         step = by_id[step_id]
-        if trail and step.waits:
+        if step.waits:  # time passes here: no loop through this step is instantaneous
             return []
         for target, passes_time in successors(step):
             if not passes_time:

@@ -151,6 +151,8 @@ def _decided(journey: JourneyPlan, run: Run, step: StepPlan, decision: StepDecis
         env.set_profile(step.sets, at)
     sent = run.evolve(decision_id=message.decision_id, message_id=message.message_id,
                       channel=message.channel, sent_at=at, deferred_since=None)
+    if step.end is not None:
+        return _end(journey, sent, at, step.end, effects)
     if not step.then:
         return _goto(journey, sent, step.next, at, env.tz, effects)
     return replace(sent, state="waiting", due_at=at + step.listen_for)
@@ -197,6 +199,8 @@ def _in_window(run: Run, within: timedelta | None, at: datetime) -> bool:
 
 def _follow(journey: JourneyPlan, run: Run, step: StepPlan, transition, at: datetime,
             tz: tzinfo, effects: Effects) -> Run:
+    if transition is None and step.end is not None:
+        return _end(journey, run, at, step.end, effects)
     target = transition.goto if transition is not None else step.next
     return _goto(journey, run, target, at, tz, effects)
 
