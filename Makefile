@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
+WORKER_METRICS_PORT ?= 9101
 
 .PHONY: install redis-server run test lint bench clean
 
@@ -19,7 +20,7 @@ run: install
 	mkdir -p var
 	$(PY) -m engine validate $${NBA_PACK:-rules/retail.yaml}
 	# The journey worker runs beside the API and stops with it.
-	$(PY) -m engine worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) -m engine worker --metrics-port $(WORKER_METRICS_PORT) & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	NBA_BIND=127.0.0.1:$(PORT) NBA_WORKERS=$(WORKERS) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 redis-server:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -34,6 +36,33 @@ from store import journeys_from_url, store_from_url
 
 log = logging.getLogger("nba.worker")
 IDLE_SLEEP_S = 0.5
+
+
+class WorkerMetrics:
+    """Throughput of this worker process, served on its own port
+    (``--metrics-port`` or NBA_WORKER_METRICS_PORT) for Prometheus."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.steps = Counter("nba_worker_steps_total", "What the worker's passes did",
+                             ["result"], registry=self.registry)
+        self.seconds = Histogram("nba_worker_pass_seconds", "Time of one worker pass",
+                                 registry=self.registry,
+                                 buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30))
+
+    def serve(self, port: int) -> None:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+
+    def record(self, summary: PassSummary, seconds: float) -> None:
+        self.seconds.observe(seconds)
+        for name in ("claimed", "sent", "deferred", "skipped", "ended", "stale", "conflicts"):
+            value = getattr(summary, name)
+            if value:
+                self.steps.labels(name).inc(value)
 
 
 def build(settings: dict[str, Any]) -> tuple[JourneyService, Any]:
@@ -59,11 +88,12 @@ def run_once(service: JourneyService, delivery: Any, now: datetime, limit: int,
 
 
 def run_forever(service: JourneyService, delivery: Any, limit: int, lease_s: float,
-                stop: threading.Event) -> PassSummary:
+                stop: threading.Event, metrics: WorkerMetrics) -> PassSummary:
     """Passes on real time until ``stop`` is set; idle passes sleep briefly."""
     total = PassSummary()
     while not stop.is_set():
         now = datetime.now(UTC)
+        started = time.perf_counter()
         try:
             summary = service.run_due(now, limit, lease_s)
             delivery.deliver(now)
@@ -71,6 +101,7 @@ def run_forever(service: JourneyService, delivery: Any, limit: int, lease_s: flo
             log.warning("store unavailable, retrying: %s", exc)
             stop.wait(IDLE_SLEEP_S)
             continue
+        metrics.record(summary, time.perf_counter() - started)
         total.add(summary)
         if summary.claimed:
             log.info("pass: %s", json.dumps(asdict(summary)))
@@ -87,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=100, help="timers claimed per pass")
     parser.add_argument("--lease", type=float, default=DEFAULT_LEASE_S,
                         help="seconds a claimed timer stays leased (default 60)")
+    parser.add_argument("--metrics-port", type=int,
+                        default=int(os.environ.get("NBA_WORKER_METRICS_PORT", "0") or 0),
+                        help="serve this worker's Prometheus metrics on 127.0.0.1:PORT")
     args = parser.parse_args(argv)
     try:
         settings = load_config()
@@ -102,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    metrics = WorkerMetrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
     log.info("worker started on pack %s (%s)", service.plan.name, service.plan.hash)
-    total = run_forever(service, delivery, args.limit, args.lease, stop)
+    total = run_forever(service, delivery, args.limit, args.lease, stop, metrics)
     log.info("worker stopped: %s", json.dumps(asdict(total)))
     return 0
 

@@ -8,11 +8,12 @@ reloads and computes again.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreUnavailable
 from engine.journeys.env import ContactEnv, next_anniversary
 from engine.journeys.machine import (
     Effects,
@@ -36,6 +37,7 @@ from engine.journeys.ports import JourneyStore
 from engine.plan import Plan
 from engine.service import DecisionService
 
+log = logging.getLogger("nba.journeys")
 ATTEMPTS = 5
 DEFAULT_LEASE_S = 60.0
 
@@ -200,7 +202,14 @@ class JourneyService:
         for timer in timers:
             by_contact.setdefault(timer.contact_id, []).append(timer)
         for contact_id, due in by_contact.items():
-            summary.add(ContactWork(self, contact_id, due, now).run())
+            try:
+                summary.add(ContactWork(self, contact_id, due, now).run())
+            except StoreUnavailable:
+                raise  # the whole pass waits for the store
+            except Exception:  # one contact's failure must not stop the others
+                log.exception("journey work failed for contact %r; its timers come back "
+                              "when their lease ends", contact_id)
+                summary.errors += 1
         return summary
 
     def run_until_idle(self, now: datetime, limit: int = 100, passes: int = 10_000,
