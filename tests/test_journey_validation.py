@@ -37,7 +37,9 @@ def test_the_journeys_pack_loads_its_journeys_and_events():
 
 
 def test_an_unknown_step_and_an_unreachable_one_are_located():
-    found = problems(with_journey("""      - {id: a, send: {channel: email, actions: [welcome_email]}, next: nowhere}
+    found = problems(with_journey("""      - id: a
+        send: {channel: email, actions: [welcome_email]}
+        next: nowhere
       - {id: b, end: done}
 """))
     assert any("journeys[8].steps[0].next: unknown step 'nowhere'" in p for p in found), found
@@ -54,7 +56,8 @@ def test_a_loop_of_steps_without_a_wait_is_refused_and_one_with_a_wait_is_not():
 
 
 def test_actions_must_offer_the_step_channel_and_then_needs_a_send():
-    found = problems(with_journey("""      - {id: a, send: {channel: sms, actions: [welcome_email, nope]}}
+    found = problems(with_journey("""      - id: a
+        send: {channel: sms, actions: [welcome_email, nope]}
       - id: b
         then: [{on: clicked, within: 2d, goto: a}]
 """))
@@ -80,7 +83,10 @@ def test_transitions_need_a_window_a_known_outcome_and_one_form():
 
 
 def test_triggers_splits_and_waits_are_checked():
-    found = problems(with_journey("""      - {id: a, wait: {until: "9h"}, split: {x: 1, y: 1}, branches: {x: a}}
+    found = problems(with_journey("""      - id: a
+        wait: {until: "9h"}
+        split: {x: 1, y: 1}
+        branches: {x: a}
 """, trigger='{date: birthday, at: "25:00"}'))
     assert any("trigger.date: date names a profile attribute" in p for p in found), found
     assert any("steps[0].wait.until: a time of day is written" in p for p in found), found

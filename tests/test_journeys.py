@@ -8,7 +8,7 @@ import pytest
 
 from engine.compiler import load_pack
 from engine.journeys.memory import MemoryJourneyStore
-from engine.journeys.model import ContactEvent
+from engine.journeys.model import MESSAGE_STATES, ContactEvent
 from engine.journeys.runner import InvalidEvent, JourneyService
 from engine.memory import MemoryStore
 from engine.model import ContactRecord, OutcomeReport
@@ -43,7 +43,7 @@ class Chains:
         return self.service.run_until_idle(until)
 
     def sent(self, contact_id: str = "c1") -> list[tuple[str, str, datetime]]:
-        found = [m for channel in self.plan.channels for state in ("ready", "leased", "acked", "failed", "cancelled")
+        found = [m for channel in self.plan.channels for state in MESSAGE_STATES
                  for m in self.store.outbox_messages(channel, state, 100)
                  if m.contact_id == contact_id]
         return [(m.step_id, m.action_id, m.due_at) for m in sorted(found, key=lambda m: m.due_at)]

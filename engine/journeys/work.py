@@ -3,6 +3,8 @@ execute due steps (competing sends re-arbitrated in one ranking), and clear
 stale timers."""
 from __future__ import annotations
 
+import heapq
+import itertools
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,20 +31,30 @@ class ContactWork:
         self.due = due
         self.now = now
         self.summary: PassSummary = PassSummary()
+        self._order = itertools.count()
 
     def run(self) -> PassSummary:
+        """Everything due, moment by moment in time order across the contact's runs
+        and watches, so that a worker catching up decides each step against the
+        history an on-time worker would have seen."""
         state = self.store.journey_state(self.contact_id)
         env = ContactEnv(self.service.decisions, self.plan, self.contact_id)
-        runs = []
-        for timer in sorted(self.due, key=lambda t: t.due_at):
-            if timer.kind == "watch":
-                self._fire_watch(timer, state, env)
-                continue
-            run = self._current(timer, state)
-            if run is not None:
-                runs.append((run, timer))
-        for run, timer in self._ranked(runs, env):
-            self._advance(run, timer, env)
+        queue: list[tuple[datetime, int, Run | None, DueTimer]] = []
+        for timer in self.due:
+            run = None if timer.kind == "watch" else self._current(timer, state)
+            if timer.kind == "watch" or run is not None:
+                heapq.heappush(queue, (timer.due_at, next(self._order), run, timer))
+        while queue:
+            moment = queue[0][0]
+            batch = []
+            while queue and queue[0][0] == moment:
+                batch.append(heapq.heappop(queue))
+            for _, _, run, timer in self._ranked(batch, env):
+                moved = self._fire_watch(timer, state, env) if run is None \
+                    else self._advance(run, timer, env)
+                if moved is not None and moved.state != "ended" and moved.due_at <= self.now:
+                    later = DueTimer(self.contact_id, moved.timer_key, moved.due_at)
+                    heapq.heappush(queue, (moved.due_at, next(self._order), moved, later))
         return self.summary
 
     def _current(self, timer: DueTimer, state: JourneyState) -> Run | None:
@@ -57,21 +69,21 @@ class ContactWork:
         self.store.commit(RunChange(self.contact_id, done=(timer,)))
         return None
 
-    def _ranked(self, runs: list[tuple[Run, DueTimer]], env: ContactEnv):
-        """Due sends competing for one channel go in the order one decision over all
-        their candidates ranks them; the others in due order."""
+    def _ranked(self, batch: list, env: ContactEnv) -> list:
+        """Due sends competing for one channel at one moment go in the order one
+        decision over all their candidates ranks them; the rest as they came."""
         sends: dict[str, list[tuple[Run, DueTimer]]] = {}
-        for run, timer in runs:
-            step = self._step(run)
-            if run.state == "active" and step is not None and step.sends \
-                    and step.when is None:
+        for _, _, run, timer in batch:
+            step = self._step(run) if run is not None else None
+            if step is not None and step.sends and step.when is None and run.state == "active":
                 sends.setdefault(step.channel, []).append((run, timer))
-        order = {id(item[0]): index for index, item in enumerate(runs)}
+        order = {id(item): index for index, item in enumerate(batch)}
+        runs = {id(item[2]): item for item in batch if item[2] is not None}
         for channel, group in sends.items():
             if len(group) > 1:
                 for rank, run in enumerate(self._arbitrate(channel, group, env)):
-                    order[id(run)] = -len(runs) + rank
-        return sorted(runs, key=lambda item: order[id(item[0])])
+                    order[id(runs[id(run)])] = -len(batch) + rank
+        return sorted(batch, key=lambda item: order[id(item)])
 
     def _arbitrate(self, channel: str, group: list[tuple[Run, DueTimer]], env: ContactEnv):
         candidates = {a: run for run, _ in group for a in self._step(run).actions}
@@ -90,21 +102,21 @@ class ContactWork:
         journey = self.plan.journey(run.journey_id)
         return journey.step(run.step_id) if journey else None
 
-    def _advance(self, run: Run, timer: DueTimer, env: ContactEnv) -> None:
+    def _advance(self, run: Run, timer: DueTimer, env: ContactEnv) -> Run | None:
         from engine.journeys.runner import _Change
 
         journey = self.plan.journey(run.journey_id)
         if journey is None:
             self.store.commit(RunChange(self.contact_id, done=(timer,)))
             self.summary.stale += 1
-            return
+            return None
         effects, change = Effects(), _Change(self.contact_id)
         moved = _route_recorded(journey, run, env, effects)
-        moved = advance(journey, moved, self.now, env, effects)
+        moved = advance(journey, moved, min(run.due_at, self.now), env, effects)
         change.update(moved, run)
-        self._commit(change.build(effects, done=(timer,)), effects, moved)
+        return moved if self._commit(change.build(effects, done=(timer,)), effects) else None
 
-    def _fire_watch(self, timer: DueTimer, state: JourneyState, env: ContactEnv) -> None:
+    def _fire_watch(self, timer: DueTimer, state: JourneyState, env: ContactEnv) -> Run | None:
         from engine.journeys.runner import _Change
 
         journey_id = timer.key.split(":")[1]
@@ -114,10 +126,10 @@ class ContactWork:
                 timer.due_at.timestamp()):
             self.summary.stale += 1
             self.store.commit(RunChange(self.contact_id, done=(timer,)))
-            return
+            return None
         effects, change = Effects(), _Change(self.contact_id)
         run = self.service._start(journey, env, state.runs, timer.key, timer.due_at,
-                                  effects, self.now)
+                                  effects)
         if run is not None:
             change.update(run, None)
             self.summary.started += 1
@@ -126,18 +138,19 @@ class ContactWork:
             again = next_anniversary(env.profile_value(journey.trigger.attribute),
                                      journey.trigger.at, env.tz, timer.due_at)
         change.watch(journey_id, again, watched)
-        self._commit(change.build(effects), effects, run)
+        return run if self._commit(change.build(effects), effects) else None
 
-    def _commit(self, change: RunChange, effects: Effects, moved: Run | None) -> None:
+    def _commit(self, change: RunChange, effects: Effects) -> bool:
         result = self.store.commit(change)
         if not result.ok:
             self.summary.conflicts += 1
-            return
+            return False
         self.summary.runs_moved += len(change.runs)
         self.summary.sent += len(effects.messages)
         self.summary.deferred += sum(".deferred." in c for _, c in effects.counts)
         self.summary.skipped += sum(".skipped." in c for _, c in effects.counts)
         self.summary.ended += sum(u.run.state == "ended" for u in change.runs)
+        return True
 
 
 def _route_recorded(journey, run: Run, env: ContactEnv, effects: Effects) -> Run:
