@@ -1,7 +1,8 @@
 """Running a pack's own ``tests:``, for the CLI and for pytest alike.
 
 Each test gets a fresh in-memory store holding its contact and history, and
-goes through the same ``DecisionService`` the API uses.
+goes through the same ``DecisionService`` the API uses. A test with a
+``timeline`` drives journeys instead of one decision (``engine/journeys/testing.py``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Iterable
 
 from engine.backends import CompiledBackend, ExecutionBackend
 from engine.compiler import load_pack
-from engine.errors import InvalidPack
+from engine.errors import EngineError
 from engine.memory import MemoryStore
 from engine.model import (
     ContactRecord,
@@ -22,6 +23,7 @@ from engine.model import (
     Reservation,
 )
 from engine.plan import PackTest, Plan
+from engine.policies_compiler import is_journey_test
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC, to_datetime
 
@@ -66,21 +68,30 @@ def run_pack_test(plan: Plan, test: PackTest, file: str,
                   backend: ExecutionBackend | None = None) -> PackTestResult:
     """Run one test of ``plan`` and compare what it got with what it expects."""
     spec = test.raw
+    backend = backend or CompiledBackend()
     try:
-        got = _decide(plan, spec, backend or CompiledBackend())
-    except (InvalidPack, ValueError, TypeError, KeyError) as exc:
+        if is_journey_test(spec):
+            # Imported here: the journey runner builds on this module's helpers.
+            from engine.journeys.testing import run_journey_test
+
+            failures = run_journey_test(plan, spec, backend)
+        else:
+            failures = _compare(spec["expect"], _decide(plan, spec, backend))
+    except (EngineError, ValueError, TypeError, KeyError) as exc:
         return PackTestResult(file, test.name, test.line, (f"could not run: {exc}",))
-    return PackTestResult(file, test.name, test.line, tuple(_compare(spec["expect"], got)))
+    return PackTestResult(file, test.name, test.line, tuple(failures))
 
 
 def _moment(value: Any, plan: Plan) -> datetime:
+    """A test's time as an aware UTC datetime (no offset: the pack's timezone)."""
     moment = to_datetime(value, plan.tz)
     if moment is None:
         raise ValueError(f"{value!r} is not a date-time")
     return moment.astimezone(UTC)
 
 
-def _decide(plan: Plan, spec: dict[str, Any], backend: ExecutionBackend):
+def seeded_store(plan: Plan, spec: dict[str, Any]) -> tuple[MemoryStore, str]:
+    """A fresh store holding the test's contact and history, and the contact's id."""
     store = MemoryStore()
     contact = dict(spec["contact"])
     contact_id = str(contact.pop("id"))
@@ -88,6 +99,11 @@ def _decide(plan: Plan, spec: dict[str, Any], backend: ExecutionBackend):
     store.put_contact(ContactRecord(contact_id, contact, consents))
     for number, item in enumerate(spec.get("history") or ()):
         _remember(store, plan, contact_id, f"history-{number}", item)
+    return store, contact_id
+
+
+def _decide(plan: Plan, spec: dict[str, Any], backend: ExecutionBackend):
+    store, contact_id = seeded_store(plan, spec)
     request = spec["request"]
     decision_request = DecisionRequest(
         contact_id=contact_id, channel=request["channel"], at=_moment(spec["at"], plan),
