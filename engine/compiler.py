@@ -120,7 +120,8 @@ class _PackCompiler(Checker):
         journeys = journeys_compiler.compile(top.get("journeys"))
         self.fact_readers += journeys_compiler.expressions
         self.check_fact_references(facts)
-        tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids))
+        tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids),
+                              journeys, events, tz)
         if self.problems:
             raise InvalidPack(self.problems)
         return Plan(

@@ -11,7 +11,7 @@ from engine.journeys.model import MESSAGE_STATES, RUN_STATES
 from engine.loader import Path, format_path
 from engine.model import MARKETING_KINDS, OUTCOMES, POLICIES
 from engine.plan import ActionPlan, PackTest, PressureRule, SuppressRule
-from engine.timeutil import UTC, isoformat, to_datetime, zone
+from engine.timeutil import UTC, isoformat, to_datetime
 from engine.vocabulary import ARBITRATION_NAMES
 
 DEFAULT_ARBITRATION = "propensity * value * priority / 100 - cost"
@@ -131,11 +131,12 @@ def _suppress(checker: Checker, path: Path, item: Any, channels, programs,
 
 
 def compile_tests(checker: Checker, raw: Any, channels: tuple[str, ...],
-                  action_ids: tuple[str, ...]) -> tuple[PackTest, ...]:
+                  action_ids: tuple[str, ...], journeys: tuple[Any, ...] = (),
+                  events: Any = (), tz: Any = None) -> tuple[PackTest, ...]:
     """The pack's tests, each either one decision (``request:``) or a journey
     timeline (``timeline:`` and ``until:``), every mistake located."""
     tests = []
-    index = JourneyIndex(checker.doc.data)
+    index = JourneyIndex(journeys, events, tz)
     for number, item in enumerate(checker.sequence(("tests",), raw)):
         path = ("tests", number)
         journey = isinstance(item, dict) and is_journey_test(item)
@@ -207,40 +208,14 @@ class StepRef:
 
 
 class JourneyIndex:
-    """The steps, journeys and events of a pack, read from its YAML for checking
-    tests (the journeys themselves are compiled and checked on their own)."""
+    """The compiled journeys' steps and the events a pack knows, for checking tests."""
 
-    def __init__(self, data: Any):
-        data = data if isinstance(data, dict) else {}
-        self.tz = zone(data.get("timezone")) or UTC
-        self.steps: list[StepRef] = []
-        self.journeys: dict[str, list[str]] = {}
-        self.events = set(_mapping(data.get("events")))
-        actions = [a for a in _list(data.get("actions")) if isinstance(a, dict)]
-        for journey in _list(data.get("journeys")):
-            if isinstance(journey, dict) and isinstance(journey.get("id"), str):
-                self._journey(journey, actions)
-
-    def _journey(self, journey: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-        trigger = _mapping(journey.get("trigger"))
-        exits = journey.get("exit_on")
-        self.events.update(str(trigger[k]) for k in ("event", "no_event") if k in trigger)
-        self.events.update(map(str, [exits] if isinstance(exits, str) else _list(exits)))
-        names = self.journeys.setdefault(journey["id"], [])
-        for step in _list(journey.get("steps")):
-            step = _mapping(step)
-            if not isinstance(step.get("id"), str):
-                continue
-            names.append(step["id"])
-            self.events.update(str(t["on_event"]) for t in _list(step.get("then"))
-                               if isinstance(t, dict) and "on_event" in t)
-            send = _mapping(step.get("send"))
-            channel = send.get("channel")
-            named = send.get("actions") or [
-                a.get("id") for a in actions if a.get("program") == journey.get("program")
-                and channel in _list(a.get("channels"))]
-            self.steps.append(StepRef(journey["id"], step["id"], channel,
-                                      frozenset(map(str, _list(named)))))
+    def __init__(self, journeys: tuple[Any, ...] = (), events: Any = (), tz: Any = None):
+        self.tz = tz or UTC
+        self.steps = [StepRef(j.id, s.id, s.channel, s.actions) for j in journeys
+                      for s in j.steps]
+        self.journeys = {j.id: [s.id for s in j.steps] for j in journeys}
+        self.events = set(events).union(*(j.events_read for j in journeys))
 
     def find(self, checker: Checker, path: Path, step: Any, journey: Any) -> list[StepRef]:
         """The steps called ``step`` (in ``journey`` if given); a problem if none."""
@@ -384,14 +359,6 @@ def _in_order(checker: Checker, moments: list[tuple[Path, datetime | None]], rul
         if later < earlier:
             checker.problem(path, f"{isoformat(later)} is before {format_path(before)} "
                                   f"({isoformat(earlier)}); {rule}")
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _known(names) -> str:
