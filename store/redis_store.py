@@ -16,8 +16,8 @@ then the contact is reserved, and the claim is given back if the contact's
 checks fail. A crash between the two steps can only leave a unit claimed,
 never send past a cap.
 
-Calls have explicit socket timeouts, a bounded number of immediate retries
-and a circuit breaker (store/breaker.py): an unreachable Redis costs one fast
+Connection, timeouts, retries and the circuit breaker are shared with the
+journey store (store/redis_base.py): an unreachable Redis costs one fast
 StoreUnavailable, not a stall per request.
 """
 
@@ -25,15 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import threading
-from datetime import datetime, timedelta, timezone
-from importlib import resources
-from typing import Any, Callable, Mapping, TypeVar
-from urllib.parse import urlsplit
-
-import redis
-from redis import exceptions as rx
+from datetime import timedelta
+from typing import Any, Mapping
 
 from engine.errors import StoreUnavailable
 from engine.model import (
@@ -47,108 +40,29 @@ from engine.model import (
     Reservation,
     ReservationResult,
 )
-from store.breaker import CircuitBreaker, CircuitOpen
-from store.errors import NaiveTimestamp
+from store.redis_base import RedisBackend, hash_tag
+from store.redis_base import from_micros as _at
+from store.redis_base import micros as _micros
 
-T = TypeVar("T")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MICROSECOND = timedelta(microseconds=1)
 SEP = "\x1f"
 CAPACITY_TTL_S = 3 * 86_400
 CONTACT_KEYS = ("profile", "consents", "seen", "hist", "times", "touch", "out", "seq")
-TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError, rx.ReadOnlyError,
-             rx.ClusterDownError, rx.TryAgainError, rx.MasterDownError, rx.OutOfMemoryError)
-# Replies that mean "Redis cannot serve this now", not "this call is wrong".
-UNAVAILABLE_REPLIES = ("OOM", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY",
-                       "BUSY", "MISCONF", "NOREPLICAS", "MASTER_DOWN")
 
 
-class RedisStore:
+class RedisStore(RedisBackend):
     """Contact state in Redis (``redis://``) or Redis Cluster (``redis+cluster://``)."""
 
-    def __init__(self, url: str, *, timeout_ms: float = 50, connect_timeout_ms: float = 50,
-                 retries: int = 1, breaker_failures: int = 3, breaker_reset_s: float = 1.0,
-                 max_history_days: float = 730, prefix: str = "nba",
-                 on_circuit_change: Callable[[str], None] | None = None,
-                 on_error: Callable[[str], None] | None = None) -> None:
-        self.url = url
-        self.cluster = url.startswith("redis+cluster://")
-        self.timeout_s = timeout_ms / 1000
-        self.connect_timeout_s = connect_timeout_ms / 1000
-        self.retries = max(0, retries)
+    SCRIPTS = ("load", "reserve", "capacity", "outcome", "contact")
+
+    def __init__(self, url: str, *, max_history_days: float = 730, **options: Any) -> None:
+        """``options``: the connection and resilience settings of RedisBackend."""
+        super().__init__(url, **options)
         self.max_history = timedelta(days=max_history_days)
-        self.prefix = prefix
-        self.breaker = CircuitBreaker(breaker_failures, breaker_reset_s,
-                                      on_change=on_circuit_change)
-        self._client_lock = threading.Lock()
-        self._client: Any = None
-        self._client_pid: int | None = None
-        self._scripts: dict[str, Any] = {}
-        self.on_error = on_error
-
-    # -- connection and resilience --------------------------------------------
-
-    def _redis(self) -> Any:
-        """The client of this process, created on first use (never before a fork)."""
-        pid = os.getpid()
-        if self._client is None or self._client_pid != pid:
-            with self._client_lock:
-                if self._client is None or self._client_pid != pid:
-                    client = self._connect()
-                    self._scripts = {name: client.register_script(_lua(name))
-                                     for name in ("load", "reserve", "capacity", "outcome",
-                                                  "contact")}
-                    self._client_pid = pid
-                    self._client = client
-        return self._client
-
-    def _connect(self) -> Any:
-        options = dict(socket_timeout=self.timeout_s,
-                       socket_connect_timeout=self.connect_timeout_s,
-                       decode_responses=True, health_check_interval=0)
-        if self.cluster:
-            parts = urlsplit(self.url)
-            from redis.cluster import RedisCluster
-
-            return RedisCluster(host=parts.hostname or "127.0.0.1", port=parts.port or 6379,
-                                password=parts.password, cluster_error_retry_attempts=1,
-                                **options)
-        return redis.Redis.from_url(self.url, **options)
-
-    def _run(self, operation: str, call: Callable[[], T]) -> T:
-        """``call`` under the breaker, retried on transient errors; StoreUnavailable if it fails."""
-        try:
-            self.breaker.before_call()
-        except CircuitOpen as exc:
-            raise StoreUnavailable(f"redis store unavailable ({operation}): {exc}") from exc
-        last: Exception | None = None
-        for _ in range(self.retries + 1):
-            try:
-                result = call()
-            except TRANSIENT as exc:
-                last = exc
-                continue
-            except rx.ResponseError as exc:
-                if not str(exc).startswith(UNAVAILABLE_REPLIES):
-                    self.breaker.succeeded()  # Redis answered: it is up, the call was wrong
-                    raise
-                last = exc
-                continue
-            self.breaker.succeeded()
-            return result
-        self.breaker.failed()
-        if self.on_error is not None:
-            self.on_error(operation)
-        raise StoreUnavailable(f"redis store unavailable ({operation}): {last}") from last
-
-    def _script(self, name: str) -> Any:
-        self._redis()
-        return self._scripts[name]
 
     # -- keys -----------------------------------------------------------------
 
     def _keys(self, contact_id: str) -> dict[str, str]:
-        tag = contact_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+        tag = hash_tag(contact_id)
         return {name: f"{self.prefix}:{{{tag}}}:{name}" for name in CONTACT_KEYS}
 
     def _decision_key(self, decision_id: str) -> str:
@@ -321,40 +235,8 @@ class RedisStore:
                                                  for d in decisions])
         return bool(removed)
 
-    def ping(self) -> bool:
-        """True when Redis answers (through the breaker: an open circuit is not ready)."""
-        try:
-            return bool(self._run("ping", lambda: self._redis().ping()))
-        except StoreUnavailable:
-            return False
-
-    @property
-    def circuit_state(self) -> str:
-        return self.breaker.state
-
-    def close(self) -> None:
-        """Release this process's connections."""
-        with self._client_lock:
-            if self._client is not None and self._client_pid == os.getpid():
-                self._client.close()
-            self._client = None
-
 
 # -- encoding -------------------------------------------------------------------
-
-def _lua(name: str) -> str:
-    return resources.files("store").joinpath("lua", f"{name}.lua").read_text()
-
-
-def _micros(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise NaiveTimestamp(f"timestamp {moment.isoformat()} has no timezone")
-    return (moment - EPOCH) // MICROSECOND
-
-
-def _at(micros: int | str) -> datetime:
-    return EPOCH + timedelta(microseconds=int(micros))
-
 
 def _field(decision_id: str, action_id: str) -> str:
     return f"{decision_id}{SEP}{action_id}"
