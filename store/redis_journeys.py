@@ -5,8 +5,9 @@ Key layout (``nba`` is the prefix; ``{...}`` the hash tag that picks the slot):
 - ``nba:{<contact>}:j``, a hash holding the contact's journeys:
   ``r:<run id>`` -> the run's JSON (``Run.dump`` without run_id and contact_id,
   which the field and the key already say), ``w:<journey id>`` -> watch due time,
-  ``t:<timer key>`` -> "" (index of the contact's timers, for erasure),
   ``p:<run id>`` -> pending publications (below), ``n`` -> event arrival counter.
+  Erasure finds the contact's timers from its runs and watches (their keys are
+  ``Run.timer_key`` and ``watch_timer_key``).
   One hash rather than one per kind: each extra key costs a waiting run ~130 bytes.
 - ``nba:{<contact>}:ev`` (event id -> JSON) and ``:evt`` (sorted by time): the
   MAX_EVENTS_PER_CONTACT most recent events; ``:msgs``: the contact's queued
@@ -61,6 +62,7 @@ from engine.journeys.model import (
     OutboxMessage,
     Run,
     RunChange,
+    watch_timer_key,
 )
 from engine.journeys.ports import MAX_EVENTS_PER_CONTACT
 from store.redis_base import RedisBackend, ScriptCall, from_micros, hash_tag, micros
@@ -141,7 +143,7 @@ class RedisJourneyStore(RedisBackend):
         records = list(reply[1])
         self._publish(records)
         self._settle(change)
-        self._finish(change.contact_id, records, change.done)
+        self._finish(change.contact_id, records)
         self._count(change.counts)
         return CommitResult(True)
 
@@ -150,7 +152,6 @@ class RedisJourneyStore(RedisBackend):
         yet in their shard (a timer already there keeps its due time until step 4)."""
         def build(pipe: Any) -> None:
             for timer in change.timers:
-                pipe.hset(self._contact_key(timer.contact_id, "j"), "t:" + timer.key, "")
                 pipe.zadd(self._shard_keys(shard_of(timer.contact_id))[0],
                           {_member(timer.contact_id, timer.key): micros(timer.due_at)}, nx=True)
             for message in change.messages:
@@ -189,17 +190,11 @@ class RedisJourneyStore(RedisBackend):
             for shard, (pairs, done) in shards.items()]
         self._run_scripts("commit", calls)
 
-    def _finish(self, contact_id: str, records: list[str], done: tuple[DueTimer, ...]) -> None:
-        """Step 5: clear published records; drop done timers from their contacts' index."""
-        unindexed: dict[str, list[str]] = {contact_id: []} if records else {}
-        for timer in done:
-            unindexed.setdefault(timer.contact_id, []).append(timer.key)
-        calls: list[ScriptCall] = []
-        for contact, timer_keys in unindexed.items():
-            published = records if contact == contact_id else []
-            calls.append(("journey_finish", [self._contact_key(contact, "j")],
-                          [len(published), *published, *timer_keys]))
-        self._run_scripts("commit", calls)
+    def _finish(self, contact_id: str, records: list[str]) -> None:
+        """Step 5: clear the published records."""
+        if records:
+            self._run_scripts("commit", [("journey_finish", [self._contact_key(contact_id, "j")],
+                                          [len(records), *records])])
 
     def _count(self, counts: tuple[tuple[str, str], ...]) -> None:
         """Step 6: increment the counters (approximate: see the module docstring)."""
@@ -215,7 +210,7 @@ class RedisJourneyStore(RedisBackend):
         if filed:
             records = filed.split("\n")
             self._publish(records)
-            self._finish(contact_id, records, ())
+            self._finish(contact_id, records)
 
     # -- the due queue ------------------------------------------------------------
 
@@ -308,9 +303,9 @@ class RedisJourneyStore(RedisBackend):
         contact's keys: an erasure cut short is finished by the next one."""
         keys = {name: self._contact_key(contact_id, name) for name in ("j", "ev", "evt", "msgs")}
         fields, queued = self._pipelined("erase_contact", lambda pipe: [
-            pipe.hkeys(keys["j"]), pipe.hkeys(keys["msgs"])])
+            pipe.hgetall(keys["j"]), pipe.hkeys(keys["msgs"])])
         found = any(field.startswith(("r:", "w:")) for field in fields)
-        found |= self._erase_timers(contact_id, [f[2:] for f in fields if f.startswith("t:")])
+        found |= self._erase_timers(contact_id, _timer_keys(contact_id, fields))
         found |= self._erase_messages(queued)
         found |= bool(self._run("erase_contact", lambda: self._redis().delete(
             keys["ev"], keys["evt"])))
@@ -379,19 +374,28 @@ def _due_order(timer: DueTimer) -> tuple[datetime, str, str]:
     return timer.due_at, timer.contact_id, timer.key
 
 
+def _timer_keys(contact_id: str, fields: dict[str, str]) -> list[str]:
+    """The due-queue keys of a contact's runs and watches (what erasure removes)."""
+    keys = []
+    for field, value in fields.items():
+        if field.startswith("r:"):
+            run = _restore_run(contact_id, field[2:], value)
+            if run.due_at is not None:
+                keys.append(run.timer_key)
+        elif field.startswith("w:"):
+            keys.append(watch_timer_key(field[2:], from_micros(int(value))))
+    return keys
+
+
 def _run_text(run: Run, contact_id: str) -> str:
-    """The stored JSON of a run: its dump without what the field and key say."""
-    raw = json.loads(run.dump())
-    del raw["run_id"]
-    if raw["contact_id"] == contact_id:
-        del raw["contact_id"]
-    return json.dumps(raw, separators=(",", ":"))
+    """The stored JSON of a run: without the ids the field and the key give."""
+    if run.contact_id != contact_id:
+        return run.dump()
+    return run.dump(ids=False)
 
 
 def _restore_run(contact_id: str, run_id: str, text: str) -> Run:
-    raw = json.loads(text)
-    raw.setdefault("contact_id", contact_id)
-    return Run.restore(json.dumps({"run_id": run_id, **raw}))
+    return Run.restore(text, run_id=run_id, contact_id=contact_id)
 
 
 def _contact_payload(change: RunChange) -> str:

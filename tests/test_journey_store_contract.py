@@ -118,8 +118,8 @@ def test_events_of_contacts_with_awkward_ids_stay_apart(js):
 
 
 def test_a_run_reads_back_equal_with_its_watches(js):
-    r = run(branches={"split": "a"}, decision_id="d1", sent_at=T0, pack_hash="sha256:x",
-            waited=True)
+    r = run(branches={"split": "a"}, decision_id="d1", message_id="d1", channel="email",
+            sent_at=T0 + timedelta(microseconds=7), pack_hash="sha256:x", deferred_since=T0)
     assert js.commit(RunChange("c1", runs=(RunUpdate(r, None),),
                                watches={"winback": T0 + timedelta(days=60)})).ok
     state = js.journey_state("c1")

@@ -8,8 +8,8 @@ datetimes.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 UTC = timezone.utc
@@ -73,8 +73,6 @@ class Run:
     due_at: datetime | None = None
     end: str | None = None
     ended_at: datetime | None = None
-    # The step waits before executing: False until its wait has elapsed.
-    waited: bool = False
     # The current step's decision once it sent its message, and the last message
     # the run queued (withdrawn if a goal event ends the run before delivery).
     decision_id: str | None = None
@@ -87,23 +85,37 @@ class Run:
     branches: Mapping[str, str] = field(default_factory=dict)
     pack_hash: str | None = None
 
-    def dump(self) -> str:
-        raw = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None or value is False or value == {}:
+    def dump(self, ids: bool = True) -> str:
+        """Compact JSON (short keys, times in epoch microseconds): millions of runs
+        wait in a store. Without ``ids`` the run and contact ids are left out (a
+        store that keys the record by them gives them back to ``restore``)."""
+        raw: dict[str, Any] = {}
+        for name, key in _RUN_KEYS.items():
+            value = getattr(self, name)
+            if value is None or value == {} or (not ids and name in ("run_id", "contact_id")):
                 continue
-            raw[f.name] = _text(value) if isinstance(value, datetime) else value
-        return json.dumps(raw, separators=(",", ":"), default=dict)
+            raw[key] = _micros(value) if isinstance(value, datetime) else value
+        raw["t"] = _STATE_CODES[self.state]
+        if self.message_id is not None and self.message_id == self.decision_id:
+            del raw["mi"]  # the usual case: a step's message is keyed by its decision
+        if isinstance(self.pack_hash, str) and self.pack_hash.startswith("sha256:"):
+            raw["h"] = self.pack_hash[len("sha256:"):]
+        return json.dumps(raw, separators=(",", ":"))
 
     @classmethod
-    def restore(cls, text: str) -> Run:
+    def restore(cls, text: str, run_id: str | None = None,
+                contact_id: str | None = None) -> Run:
         raw = json.loads(text)
-        for name in ("entered_at", "step_entered_at", "due_at", "ended_at", "sent_at",
-                     "deferred_since"):
-            if name in raw:
-                raw[name] = _time(raw[name])
-        return cls(**raw)
+        values: dict[str, Any] = {"run_id": run_id, "contact_id": contact_id}
+        for name, key in _RUN_KEYS.items():
+            if key in raw:
+                values[name] = _from_micros(raw[key]) if name in _RUN_TIMES else raw[key]
+        values["state"] = _STATES[raw["t"]]
+        if "mi" not in raw and "di" in raw:
+            values["message_id"] = values["decision_id"]
+        if "h" in raw:
+            values["pack_hash"] = "sha256:" + raw["h"]
+        return cls(**values)
 
     @property
     def timer_key(self) -> str:
@@ -113,6 +125,26 @@ class Run:
     def evolve(self, **changes: Any) -> Run:
         """The next version of this run (``seq`` + 1)."""
         return replace(self, seq=self.seq + 1, **changes)
+
+
+_RUN_KEYS = {"run_id": "i", "journey_id": "j", "contact_id": "c", "step_id": "s",
+             "seq": "q", "entered_at": "e", "step_entered_at": "se", "due_at": "d",
+             "end": "x", "ended_at": "xa", "decision_id": "di", "message_id": "mi",
+             "channel": "ch", "sent_at": "sa", "deferred_since": "ds", "branches": "b",
+             "pack_hash": "h"}
+_RUN_TIMES = frozenset({"entered_at", "step_entered_at", "due_at", "ended_at", "sent_at",
+                        "deferred_since"})
+_STATES = {"a": "active", "w": "waiting", "e": "ended"}
+_STATE_CODES = {state: code for code, state in _STATES.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True)
@@ -128,6 +160,11 @@ class DueTimer:
     @property
     def kind(self) -> str:
         return self.key.split(":", 1)[0]
+
+
+def watch_timer_key(journey_id: str, due: datetime) -> str:
+    """The due-queue key of a trigger watch (a no_event or date trigger)."""
+    return f"watch:{journey_id}:{int(due.timestamp())}"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from engine.journeys.model import (
     Run,
     RunChange,
     RunUpdate,
+    watch_timer_key,
 )
 from engine.journeys.plan import JourneyPlan
 from engine.journeys.ports import JourneyStore
@@ -244,9 +245,9 @@ class _Change:
     def watch(self, journey_id: str, due: datetime | None, old: datetime | None) -> None:
         self.watches[journey_id] = due
         if old is not None:
-            self.done.append(DueTimer(self.contact_id, watch_key(journey_id, old), old))
+            self.done.append(DueTimer(self.contact_id, watch_timer_key(journey_id, old), old))
         if due is not None:
-            self.timers.append(DueTimer(self.contact_id, watch_key(journey_id, due), due))
+            self.timers.append(DueTimer(self.contact_id, watch_timer_key(journey_id, due), due))
 
     def build(self, effects: Effects, event: ContactEvent | None = None,
               done: tuple[DueTimer, ...] = ()) -> RunChange:
@@ -254,10 +255,6 @@ class _Change:
                          timers=tuple(self.timers), done=tuple(self.done) + done,
                          watches=dict(self.watches), messages=tuple(effects.messages),
                          cancel=tuple(effects.cancel), counts=tuple(effects.counts))
-
-
-def watch_key(journey_id: str, due: datetime) -> str:
-    return f"watch:{journey_id}:{int(due.timestamp())}"
 
 
 def _watch_silence(journey: JourneyPlan, state: JourneyState, event: ContactEvent,

@@ -18,7 +18,7 @@ local conflicts = {}
 for _, u in ipairs(c.u) do
   local stored = redis.call('HGET', KEYS[1], 'r:' .. u[1])
   local seq = -1
-  if stored then seq = cjson.decode(stored).seq end
+  if stored then seq = cjson.decode(stored).q end  -- Run.dump: "q" is the seq
   if seq ~= u[2] then conflicts[#conflicts + 1] = u[1] end
 end
 if #conflicts > 0 then return {1, conflicts} end

@@ -1,9 +1,8 @@
 -- After a commit's (or a requeue's) messages reached their outboxes: take the
--- published records out of the contact's pending fields, and drop the done
--- timers from the contact's timer index (they have left the due queue).
+-- published records out of the contact's pending fields.
 -- KEYS: j (the contact's journey hash)
 -- ARGV: number of records n, then n pending record texts (JSON with f = the run
---       ids each is filed under), then timer keys to drop from the index.
+--       ids each is filed under).
 local n = tonumber(ARGV[1])
 local gone, fields = {}, {}
 for i = 2, n + 1 do
@@ -24,5 +23,4 @@ for field in pairs(fields) do
     end
   end
 end
-for i = n + 2, #ARGV do redis.call('HDEL', KEYS[1], 't:' .. ARGV[i]) end
 return 1
