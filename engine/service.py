@@ -85,12 +85,14 @@ class DecisionService:
                 return DecisionResult(decision_id, plan, fallback, recorded=False)
         return result
 
-    def decide_step(self, request: DecisionRequest, decision_id: str) -> DecisionResult:
+    def decide_step(self, request: DecisionRequest, decision_id: str,
+                    snapshot: ContactSnapshot | None = None) -> DecisionResult:
         """A journey step's decision, once per ``decision_id``: if an earlier attempt
         recorded it (a worker stopped before finishing the step), that choice is
-        returned again (``recorded``), not decided anew."""
+        returned again (``recorded``), not decided anew. ``snapshot``: the contact as
+        the caller just loaded it (the reservation re-checks every cap anyway)."""
         plan = self.pack.plan
-        snapshot = self.load(plan, request.contact_id)
+        snapshot = snapshot or self.load(plan, request.contact_id)
         earlier = [e for e in snapshot.history if e.decision_id == decision_id]
         if earlier:
             return self._recovered(plan, snapshot, request, decision_id, earlier)

@@ -52,6 +52,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
+from redis import exceptions as rx
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from engine.journeys.model import (
@@ -80,7 +81,7 @@ class RedisJourneyStore(RedisBackend):
     """Events, runs, the due queue and outboxes in Redis or Redis Cluster."""
 
     SCRIPTS = ("journey_events", "journey_contact", "journey_finish", "journey_peek",
-               "journey_claim", "journey_schedule", "journey_outbox")
+               "journey_claim", "journey_schedule", "journey_outbox", "journey_count")
 
     def __init__(self, url: str, *, max_history_days: float = 730, **options: Any) -> None:
         """The options of RedisStore; ``max_history_days`` is accepted and unused
@@ -134,32 +135,59 @@ class RedisJourneyStore(RedisBackend):
         if change.empty:
             return CommitResult(True)
         payload = _contact_payload(change)  # first: a naive time fails before any write
-        self._prepare(change)
-        reply = self._contact_step(change, payload)
+        reply = self._prepare_then_contact(change, payload)
         if reply[0] == DUPLICATE:
             return CommitResult(False, duplicate_event=True)
         if reply[0] == CONFLICT:
             return CommitResult(False, conflicts=tuple(reply[1]))
         records = list(reply[1])
-        self._publish(records)
-        self._settle(change)
-        self._finish(change.contact_id, records)
-        self._count(change.counts)
+        # Steps 3 to 6 are idempotent: one round trip. Clearing the pending records
+        # must follow their publication: on one node a pipeline runs in order; a
+        # cluster pipeline does not across nodes, so there it goes after.
+        after = self._publish_calls(records) + self._settle_calls(change) + \
+            self._count_calls(change.counts)
+        finish = self._finish_calls(change.contact_id, records)
+        if self.cluster:
+            self._run_scripts("commit", after)
+            self._run_scripts("commit", finish)
+        else:
+            self._run_scripts("commit", after + finish)
         return CommitResult(True)
 
-    def _prepare(self, change: RunChange) -> None:
-        """Step 1: index timers and messages under their contacts; queue timers not
-        yet in their shard (a timer already there keeps its due time until step 4)."""
-        def build(pipe: Any) -> None:
-            for timer in change.timers:
-                pipe.zadd(self._shard_keys(shard_of(timer.contact_id))[0],
-                          {_member(timer.contact_id, timer.key): micros(timer.due_at)}, nx=True)
-            for message in change.messages:
-                pipe.hset(self._contact_key(message.contact_id, "msgs"),
-                          message.channel + SEP + message.message_id, "")
+    def _prepare(self, change: RunChange, pipe: Any) -> None:
+        """Step 1: index messages under their contacts; queue timers not yet in their
+        shard (a timer already there keeps its due time until step 4)."""
+        for timer in change.timers:
+            pipe.zadd(self._shard_keys(shard_of(timer.contact_id))[0],
+                      {_member(timer.contact_id, timer.key): micros(timer.due_at)}, nx=True)
+        for message in change.messages:
+            pipe.hset(self._contact_key(message.contact_id, "msgs"),
+                      message.channel + SEP + message.message_id, "")
 
-        if change.timers or change.messages:
-            self._pipelined("commit", build)
+    def _prepare_then_contact(self, change: RunChange, payload: str) -> list:
+        """Steps 1 and 2: on a cluster, two round trips; on one node, one pipeline
+        (its commands run in order, so step 1 still comes first)."""
+        if not (change.timers or change.messages):
+            return self._contact_step(change, payload)
+        if self.cluster:
+            self._pipelined("commit", lambda pipe: self._prepare(change, pipe))
+            return self._contact_step(change, payload)
+        keys = [self._contact_key(change.contact_id, name) for name in ("j", "ev", "evt")]
+
+        def call() -> list:
+            pipe = self._pipeline()
+            self._prepare(change, pipe)
+            pipe.execute_command("EVALSHA", self._script("journey_contact").sha, len(keys),
+                                 *keys, payload)
+            replies = list(pipe.execute(raise_on_error=False))
+            if isinstance(replies[-1], rx.NoScriptError):  # the server lost the script
+                return self._script("journey_contact")(keys=keys, args=[payload])
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies[-1]
+
+        return self._run("commit", call)
 
     def _contact_step(self, change: RunChange, payload: str | None = None) -> list:
         """Step 2: the contact's script; its reply is {status, conflicts or records}."""
@@ -167,16 +195,16 @@ class RedisJourneyStore(RedisBackend):
         args = [payload or _contact_payload(change)]
         return self._run("commit", lambda: self._script("journey_contact")(keys=keys, args=args))
 
-    def _publish(self, records: list[str]) -> None:
+    def _publish_calls(self, records: list[str]) -> list[ScriptCall]:
         """Step 3: queue the records' messages and apply their cancels (idempotent)."""
         calls: list[ScriptCall] = []
         for text in records:
             for channel, (messages, cancels) in _by_channel(json.loads(text)).items():
                 args = ["queue", len(messages), *(v for m in messages for v in m), *cancels]
                 calls.append(("journey_outbox", self._outbox_keys(channel), args))
-        self._run_scripts("publish", calls)
+        return calls
 
-    def _settle(self, change: RunChange) -> None:
+    def _settle_calls(self, change: RunChange) -> list[ScriptCall]:
         """Step 4: the timers' due times (replacing older ones), then remove ``done``."""
         shards: dict[int, tuple[list, list]] = {}
         for timer in change.timers:
@@ -185,23 +213,23 @@ class RedisJourneyStore(RedisBackend):
         for timer in change.done:
             shards.setdefault(shard_of(timer.contact_id), ([], []))[1].append(
                 _member(timer.contact_id, timer.key))
-        calls: list[ScriptCall] = [
-            ("journey_schedule", self._shard_keys(shard), [len(pairs) // 2, *pairs, *done])
-            for shard, (pairs, done) in shards.items()]
-        self._run_scripts("commit", calls)
+        return [("journey_schedule", self._shard_keys(shard), [len(pairs) // 2, *pairs, *done])
+                for shard, (pairs, done) in shards.items()]
 
-    def _finish(self, contact_id: str, records: list[str]) -> None:
+    def _finish_calls(self, contact_id: str, records: list[str]) -> list[ScriptCall]:
         """Step 5: clear the published records."""
-        if records:
-            self._run_scripts("commit", [("journey_finish", [self._contact_key(contact_id, "j")],
-                                          [len(records), *records])])
+        if not records:
+            return []
+        return [("journey_finish", [self._contact_key(contact_id, "j")],
+                 [len(records), *records])]
 
-    def _count(self, counts: tuple[tuple[str, str], ...]) -> None:
+    def _count_calls(self, counts: tuple[tuple[str, str], ...]) -> list[ScriptCall]:
         """Step 6: increment the counters (approximate: see the module docstring)."""
-        if counts:
-            self._pipelined("count", lambda pipe: [
-                pipe.hincrby(self._counts_key(journey_id), counter, 1)
-                for journey_id, counter in counts])
+        by_journey: dict[str, list[str]] = {}
+        for journey_id, counter in counts:
+            by_journey.setdefault(journey_id, []).append(counter)
+        return [("journey_count", [self._counts_key(journey_id)], counters)
+                for journey_id, counters in by_journey.items()]
 
     def requeue(self, contact_id: str, run_id: str) -> None:
         """Publish the run's pending records a crash kept back, then clear them."""
@@ -209,8 +237,8 @@ class RedisJourneyStore(RedisBackend):
         filed = self._run("requeue", lambda: self._redis().hget(key, "p:" + run_id))
         if filed:
             records = filed.split("\n")
-            self._publish(records)
-            self._finish(contact_id, records)
+            self._run_scripts("requeue", self._publish_calls(records))
+            self._run_scripts("requeue", self._finish_calls(contact_id, records))
 
     # -- the due queue ------------------------------------------------------------
 

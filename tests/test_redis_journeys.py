@@ -68,7 +68,7 @@ def sent(store, channel: str = "email", at: datetime = T0) -> list[str]:
 
 def crash_after_the_contacts_part(store, change: RunChange) -> None:
     """Steps 1 and 2 of commit, then nothing: as if the process died there."""
-    store._prepare(change)
+    store._pipelined("commit", lambda pipe: store._prepare(change, pipe))
     assert store._contact_step(change)[0] == 2
 
 
@@ -119,7 +119,7 @@ def test_a_commit_that_loses_the_race_never_moves_the_winners_timer(js):
     js.commit(RunChange("c1", runs=(RunUpdate(r, None),)))
     winner, loser = r.evolve(due_at=T0 + MINUTE), r.evolve(due_at=T0 + 9 * MINUTE)
     losing = RunChange("c1", runs=(RunUpdate(loser, 0),), timers=(timer(loser),))
-    js._prepare(losing)  # the loser's step 1 comes first
+    js._pipelined("commit", lambda pipe: js._prepare(losing, pipe))  # the loser's step 1 first
     assert js.commit(RunChange("c1", runs=(RunUpdate(winner, 0),), timers=(timer(winner),))).ok
     assert js.commit(losing).conflicts == ("r1",)
     [claimed] = js.claim_due(T0 + 9 * MINUTE, 10, 60)

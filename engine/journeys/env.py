@@ -33,7 +33,14 @@ class ContactEnv:
         self.can_send = can_send
         self.event = event
         self._snapshot: ContactSnapshot | None = None
-        self.tz: tzinfo = self._zone()
+        self._tz: tzinfo | None = None
+
+    @property
+    def tz(self) -> tzinfo:
+        """The contact's time zone (its ``timezone`` attribute), else the pack's."""
+        if self._tz is None:
+            self._tz = self._zone()
+        return self._tz
 
     def snapshot(self) -> ContactSnapshot:
         if self._snapshot is None:
@@ -68,7 +75,7 @@ class ContactEnv:
         request = DecisionRequest(
             self.contact_id, step.channel, at, explain=True, actions=step.actions,
             journey_id=run.journey_id, run_id=run.run_id, step_id=step.id)
-        result = self.decisions.decide_step(request, f"{run.run_id}.{run.seq}")
+        result = self.decisions.decide_step(request, f"{run.run_id}.{run.seq}", self._snapshot)
         self._snapshot = None
         if result.decision.actions:
             chosen = result.decision.actions[0]

@@ -8,7 +8,7 @@ datetimes.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
@@ -187,7 +187,7 @@ class OutboxMessage:
     last_error: str | None = None
 
     def dump(self) -> str:
-        raw = asdict(self)
+        raw = dict(self.__dict__)  # not asdict: it deep-copies the content
         for name in ("due_at", "created_at"):
             raw[name] = _text(raw[name])
         return json.dumps(raw, separators=(",", ":"), default=str)
