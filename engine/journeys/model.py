@@ -98,6 +98,8 @@ class Run:
         raw["t"] = _STATE_CODES[self.state]
         if self.message_id is not None and self.message_id == self.decision_id:
             del raw["mi"]  # the usual case: a step's message is keyed by its decision
+        if self.step_entered_at == self.entered_at:
+            del raw["se"]  # still in the first step
         if isinstance(self.pack_hash, str) and self.pack_hash.startswith("sha256:"):
             raw["h"] = self.pack_hash[len("sha256:"):]
         return json.dumps(raw, separators=(",", ":"))
@@ -113,6 +115,8 @@ class Run:
         values["state"] = _STATES[raw["t"]]
         if "mi" not in raw and "di" in raw:
             values["message_id"] = values["decision_id"]
+        if "se" not in raw:
+            values["step_entered_at"] = values["entered_at"]
         if "h" in raw:
             values["pack_hash"] = "sha256:" + raw["h"]
         return cls(**values)
