@@ -345,3 +345,17 @@ def test_a_step_stopped_between_its_reservation_and_its_commit_is_redone_once(ch
     assert (message.message_id, message.content) == (first.message.message_id,
                                                      first.message.content)
     assert timer.key == run.timer_key
+
+
+def test_a_run_whose_journey_left_the_pack_ends_saying_so(chains):
+    from dataclasses import replace
+
+    chains.contact(cart_value=0)
+    chains.event("cart_abandoned", PARIS_10, cart_value=80)
+    without = replace(chains.plan, journeys=tuple(j for j in chains.plan.journeys
+                                                  if j.id != "cart_recovery"))
+    chains.decisions.pack.swap(without)
+    chains.work(PARIS_10 + timedelta(days=3))
+    run = chains.runs()["cart_recovery"]
+    assert (run.state, run.end) == ("ended", "journey_removed")
+    assert chains.sent() == []

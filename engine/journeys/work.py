@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from engine.journeys.env import ContactEnv, next_anniversary
 from engine.journeys.machine import Effects, advance, on_outcome
-from engine.journeys.model import DueTimer, JourneyState, Run, RunChange
+from engine.journeys.model import DueTimer, JourneyState, Run, RunChange, RunUpdate
 from engine.model import DecisionRequest
 
 if TYPE_CHECKING:
@@ -106,9 +106,12 @@ class ContactWork:
         from engine.journeys.runner import _Change
 
         journey = self.plan.journey(run.journey_id)
-        if journey is None:
-            self.store.commit(RunChange(self.contact_id, done=(timer,)))
-            self.summary.stale += 1
+        if journey is None:  # the active pack no longer has it: the run ends, said why
+            ended = run.evolve(state="ended", end="journey_removed", ended_at=run.due_at,
+                               due_at=None)
+            self.store.commit(RunChange(self.contact_id, runs=(RunUpdate(ended, run.seq),),
+                                        done=(timer,)))
+            self.summary.ended += 1
             return None
         effects, change = Effects(), _Change(self.contact_id)
         moved = _route_recorded(journey, run, env, effects)
