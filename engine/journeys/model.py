@@ -86,18 +86,22 @@ class Run:
     pack_hash: str | None = None
 
     def dump(self, ids: bool = True) -> str:
-        """Compact JSON (short keys, times in epoch microseconds): millions of runs
-        wait in a store. Without ``ids`` the run and contact ids are left out (a
-        store that keys the record by them gives them back to ``restore``)."""
+        """Compact JSON (short keys, times in epoch seconds): millions of runs wait
+        in a store. Without ``ids`` the run and contact ids are left out (a store
+        that keys the record by them gives them back to ``restore``)."""
         raw: dict[str, Any] = {}
         for name, key in _RUN_KEYS.items():
             value = getattr(self, name)
             if value is None or value == {} or (not ids and name in ("run_id", "contact_id")):
                 continue
-            raw[key] = _micros(value) if isinstance(value, datetime) else value
+            raw[key] = _epoch(value) if isinstance(value, datetime) else value
         raw["t"] = _STATE_CODES[self.state]
         if self.message_id is not None and self.message_id == self.decision_id:
             del raw["mi"]  # the usual case: a step's message is keyed by its decision
+        prefix = f"{self.run_id}."
+        if self.decision_id and self.decision_id.startswith(prefix) \
+                and self.decision_id[len(prefix):].isdigit():
+            raw["dq"] = int(raw.pop("di")[len(prefix):])  # the usual "<run id>.<seq>"
         if self.step_entered_at == self.entered_at:
             del raw["se"]  # still in the first step
         if isinstance(self.pack_hash, str) and self.pack_hash.startswith("sha256:"):
@@ -111,9 +115,11 @@ class Run:
         values: dict[str, Any] = {"run_id": run_id, "contact_id": contact_id}
         for name, key in _RUN_KEYS.items():
             if key in raw:
-                values[name] = _from_micros(raw[key]) if name in _RUN_TIMES else raw[key]
+                values[name] = _from_epoch(raw[key]) if name in _RUN_TIMES else raw[key]
         values["state"] = _STATES[raw["t"]]
-        if "mi" not in raw and "di" in raw:
+        if "dq" in raw:
+            values["decision_id"] = f"{values['run_id']}.{raw['dq']}"
+        if "mi" not in raw and values.get("decision_id"):
             values["message_id"] = values["decision_id"]
         if "se" not in raw:
             values["step_entered_at"] = values["entered_at"]
@@ -143,12 +149,17 @@ _STATE_CODES = {state: code for code, state in _STATES.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+def _epoch(moment: datetime) -> int | str:
+    """Whole seconds as a number; other times as text "seconds.micros" (exact)."""
+    seconds, micros = divmod((moment - _EPOCH) // timedelta(microseconds=1), 1_000_000)
+    return seconds if not micros else f"{seconds}.{micros:06d}"
 
 
-def _from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+def _from_epoch(value: int | str) -> datetime:
+    if isinstance(value, int):
+        return _EPOCH + timedelta(seconds=value)
+    seconds, _, micros = value.partition(".")
+    return _EPOCH + timedelta(seconds=int(seconds), microseconds=int(micros or 0))
 
 
 @dataclass(frozen=True)
