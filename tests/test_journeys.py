@@ -359,3 +359,12 @@ def test_a_run_whose_journey_left_the_pack_ends_saying_so(chains):
     run = chains.runs()["cart_recovery"]
     assert (run.state, run.end) == ("ended", "journey_removed")
     assert chains.sent() == []
+
+
+def test_a_goal_event_from_before_the_run_posted_late_does_not_end_it(chains):
+    chains.contact(cart_value=0)
+    chains.event("cart_abandoned", PARIS_10, cart_value=80)
+    assert chains.event("order_placed", PARIS_10 - HOUR, total=10).ended == []
+    chains.work(PARIS_10 + HOUR)
+    assert "reminder" in [s[0] for s in chains.sent()]
+    assert chains.runs()["cart_recovery"].state == "waiting"

@@ -174,8 +174,8 @@ def on_outcome(journey: JourneyPlan, run: Run, decision_id: str, outcome: str,
 def on_event(journey: JourneyPlan, run: Run, event: ContactEvent, tz: tzinfo,
              effects: Effects) -> Run | None:
     """The run after one of the contact's events; None if it changes nothing."""
-    if run.state == "ended":
-        return None
+    if run.state == "ended" or event.at < run.entered_at:
+        return None  # an event from before the run (posted late) does not route it
     if event.type in journey.exit_on:
         if run.message_id and run.channel:  # withdrawn unless its sender has it already
             effects.cancel.append((run.channel, run.message_id))
