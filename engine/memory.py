@@ -45,6 +45,10 @@ class MemoryStore:
             contact_id, dict(record.profile), dict(record.consents), history, known=True
         )
 
+    def load_many(self, contact_ids: list[str]) -> dict[str, ContactSnapshot]:
+        """``load`` of each contact."""
+        return {contact_id: self.load(contact_id) for contact_id in contact_ids}
+
     def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:
         """Check every cap and, if all hold and ``commit``, record the entries."""
         with self._lock:

@@ -30,6 +30,10 @@ class ContactStore(Protocol):
     def load(self, contact_id: str) -> ContactSnapshot:
         """Profile, consents and history of one contact (empty if unknown)."""
 
+    def load_many(self, contact_ids: list[str]) -> dict[str, ContactSnapshot]:
+        """``load`` of several contacts, in one round trip where the store can
+        (the journey worker reads the contacts of a pass at once)."""
+
     def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:
         """Check every cap of ``reservation`` and, if all hold and ``commit``,
         record its entries and capacity claims, all or nothing."""

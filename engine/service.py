@@ -105,6 +105,14 @@ class DecisionService:
             snapshot = replace(snapshot, events=self.events.events(contact_id))
         return snapshot
 
+    def load_many(self, plan: Plan, contact_ids: list[str]) -> dict[str, ContactSnapshot]:
+        """``load`` of several contacts at once (a worker pass)."""
+        snapshots = self.store.load_many(contact_ids)
+        if plan.reads_events and self.events is not None:
+            snapshots = {c: replace(s, events=self.events.events(c))
+                         for c, s in snapshots.items()}
+        return snapshots
+
     def _recovered(self, plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
                    decision_id: str, earlier: list) -> DecisionResult:
         before = replace(snapshot, history=tuple(e for e in snapshot.history

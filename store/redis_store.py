@@ -80,6 +80,21 @@ class RedisStore(RedisBackend):
         return ContactSnapshot(contact_id, profile, consents, history,
                                known=bool(seen) or bool(history))
 
+    def load_many(self, contact_ids: list[str]) -> dict[str, ContactSnapshot]:
+        """``load`` of several contacts in one pipeline (one round trip per node)."""
+        calls = [("load", self._load_keys(c), []) for c in contact_ids]
+        replies = self._run_scripts("load", calls)
+        found = {}
+        for contact_id, reply in zip(contact_ids, replies, strict=True):
+            profile, consents, seen, history = _snapshot_parts(reply)
+            found[contact_id] = ContactSnapshot(contact_id, profile, consents, history,
+                                                known=bool(seen) or bool(history))
+        return found
+
+    def _load_keys(self, contact_id: str) -> list[str]:
+        k = self._keys(contact_id)
+        return [k["profile"], k["consents"], k["seen"], k["hist"], k["out"]]
+
     def _load_reply(self, contact_id: str) -> list:
         k = self._keys(contact_id)
         return self._script("load")(

@@ -122,6 +122,10 @@ class SQLiteJourneyStore:
 
     # -- runs ------------------------------------------------------------------
 
+    def journey_states(self, contact_ids: list[str]) -> dict[str, JourneyState]:
+        """``journey_state`` of each contact (one file: no round trip to save)."""
+        return {contact_id: self.journey_state(contact_id) for contact_id in contact_ids}
+
     def journey_state(self, contact_id: str) -> JourneyState:
         """The contact's runs (by entry time) and trigger watches, in one snapshot."""
         with self._db.transaction("DEFERRED") as conn:

@@ -327,3 +327,12 @@ def test_processes_moving_the_same_runs_together_move_each_once(name, tmp_path, 
     for child in children:
         child.join(timeout=60)
     assert sum(wins) == 10
+
+
+def test_several_contacts_journeys_read_at_once_as_each_would_alone(js):
+    for contact in ("c1", "c2"):
+        start(js, run("r-" + contact, contact=contact), watches={"winback": T0})
+    found = js.journey_states(["c1", "c2", "nobody"])
+    assert list(found) == ["c1", "c2", "nobody"]
+    for contact_id, state in found.items():
+        assert state == js.journey_state(contact_id)

@@ -565,3 +565,15 @@ def test_a_journey_step_entry_keeps_its_journey_run_and_step(store):
     assert (back.journey_id, back.run_id, back.step_id) == ("cart_recovery", "r1", "reminder")
     recorded = store.record_outcome(OutcomeReport("d1", "cart_email", "clicked", T0))
     assert recorded.entry.run_id == "r1"
+
+
+def test_several_contacts_load_at_once_as_each_would_alone(store):
+    store.put_contact(ContactRecord("c1", {"tier": "gold"}, {"email": True}))
+    assert reserve(store, "c2", entry("d2")).ok
+    found = store.load_many(["c1", "c2", "nobody", "}{"])
+    assert list(found) == ["c1", "c2", "nobody", "}{"]
+    for contact_id, snapshot in found.items():
+        alone = store.load(contact_id)
+        assert (snapshot.profile, snapshot.consents, snapshot.history, snapshot.known) == (
+            alone.profile, alone.consents, alone.history, alone.known)
+    assert store.load_many([]) == {}

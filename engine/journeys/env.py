@@ -26,13 +26,14 @@ class ContactEnv:
     """Conditions, profile updates and decisions for one contact."""
 
     def __init__(self, decisions: DecisionService, plan: Plan, contact_id: str,
-                 can_send: bool = True, event: ContactEvent | None = None):
+                 can_send: bool = True, event: ContactEvent | None = None,
+                 snapshot: ContactSnapshot | None = None):
         self.decisions = decisions
         self.plan = plan
         self.contact_id = contact_id
         self.can_send = can_send
         self.event = event
-        self._snapshot: ContactSnapshot | None = None
+        self._snapshot = snapshot  # as the caller just read it, if it did
         self._tz: tzinfo | None = None
 
     @property

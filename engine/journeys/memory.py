@@ -51,6 +51,9 @@ class MemoryJourneyStore:
                                 key=lambda r: (r.entered_at, r.run_id)))
             return JourneyState(contact_id, runs, dict(self._watches.get(contact_id, {})))
 
+    def journey_states(self, contact_ids: list[str]) -> dict[str, JourneyState]:
+        return {contact_id: self.journey_state(contact_id) for contact_id in contact_ids}
+
     def commit(self, change: RunChange) -> CommitResult:
         with self._lock:
             contact = change.contact_id

@@ -41,6 +41,10 @@ class JourneyStore(Protocol):
     def journey_state(self, contact_id: str) -> JourneyState:
         """The contact's runs (any state) and trigger watches, read at once."""
 
+    def journey_states(self, contact_ids: list[str]) -> dict[str, JourneyState]:
+        """``journey_state`` of several contacts, in one round trip where the store
+        can (the worker reads the contacts of a pass at once)."""
+
     def commit(self, change: RunChange) -> CommitResult:
         """Apply ``change`` (see RunChange) all or nothing as far as the contact's
         event and runs go. A duplicate event or a run not at its expected seq

@@ -202,9 +202,14 @@ class JourneyService:
         by_contact: dict[str, list[DueTimer]] = {}
         for timer in timers:
             by_contact.setdefault(timer.contact_id, []).append(timer)
+        contacts = list(by_contact)
+        states = self.store.journey_states(contacts) if contacts else {}
+        snapshots = self.decisions.load_many(self.plan, contacts) if contacts else {}
         for contact_id, due in by_contact.items():
             try:
-                summary.add(ContactWork(self, contact_id, due, now).run())
+                work = ContactWork(self, contact_id, due, now, states[contact_id],
+                                   snapshots[contact_id])
+                summary.add(work.run())
             except StoreUnavailable:
                 raise  # the whole pass waits for the store
             except Exception:  # one contact's failure must not stop the others

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from engine.journeys.env import ContactEnv, next_anniversary
 from engine.journeys.machine import Effects, advance, on_outcome
 from engine.journeys.model import DueTimer, JourneyState, Run, RunChange, RunUpdate
-from engine.model import DecisionRequest
+from engine.model import ContactSnapshot, DecisionRequest
 
 if TYPE_CHECKING:
     from engine.journeys.runner import JourneyService, PassSummary
@@ -21,7 +21,7 @@ class ContactWork:
     """One contact's share of a worker pass."""
 
     def __init__(self, service: JourneyService, contact_id: str, due: list[DueTimer],
-                 now: datetime):
+                 now: datetime, state: JourneyState, snapshot: ContactSnapshot):
         from engine.journeys.runner import PassSummary
 
         self.service = service
@@ -30,6 +30,8 @@ class ContactWork:
         self.contact_id = contact_id
         self.due = due
         self.now = now
+        self.state = state
+        self.snapshot = snapshot
         self.summary: PassSummary = PassSummary()
         self._order = itertools.count()
 
@@ -37,8 +39,9 @@ class ContactWork:
         """Everything due, moment by moment in time order across the contact's runs
         and watches, so that a worker catching up decides each step against the
         history an on-time worker would have seen."""
-        state = self.store.journey_state(self.contact_id)
-        env = ContactEnv(self.service.decisions, self.plan, self.contact_id)
+        state = self.state
+        env = ContactEnv(self.service.decisions, self.plan, self.contact_id,
+                         snapshot=self.snapshot)
         queue: list[tuple[datetime, int, Run | None, DueTimer]] = []
         for timer in self.due:
             run = None if timer.kind == "watch" else self._current(timer, state)
