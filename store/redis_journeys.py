@@ -465,7 +465,9 @@ def _record(change: RunChange) -> str:
     """The pending publication of a change: its messages and cancels ("" if none)."""
     if not (change.messages or change.cancel):
         return ""
-    messages = [[m.channel, m.message_id, str(micros(m.due_at)), str(micros(m.created_at)),
+    # Ready score 0: a queued message is ready at once (the worker queued it when
+    # its step was due, on its own clock, which may be a simulated one).
+    messages = [[m.channel, m.message_id, "0", str(micros(m.created_at)),
                  replace(m, state="ready", attempts=0).dump()] for m in change.messages]
     return json.dumps({"id": uuid.uuid4().hex[:12], "f": _filed_under(change),
                        "m": messages, "c": [list(pair) for pair in change.cancel]},

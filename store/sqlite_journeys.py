@@ -91,10 +91,13 @@ MESSAGE_COLUMNS = "body, state, attempts, last_error"
 CLAIM_DUE = ("SELECT contact_id, key, due FROM timers WHERE due_ts <= ? "
              "AND (lease_until_ts IS NULL OR lease_until_ts <= ?) "
              "ORDER BY due_ts, contact_id, key LIMIT ?")
-# Parameters: channel, now, now, limit.
+# Parameters: channel, now, limit. A queued message is ready at once (ready_ts 0:
+# the worker queued it when its step was due); a leased or retried one when its
+# lease or backoff ends.
 LEASE_READY = (f"SELECT message_id, {MESSAGE_COLUMNS} FROM outbox "
-               f"WHERE channel = ? AND {DELIVERABLE} AND ready_ts <= ? AND due_ts <= ? "
+               f"WHERE channel = ? AND {DELIVERABLE} AND ready_ts <= ? "
                "ORDER BY ready_ts, created_ts, message_id LIMIT ?")
+READY_AT_ONCE = 0.0
 ERASED_TABLES = ("events", "runs", "watches", "timers",
                  "outbox")
 
@@ -182,7 +185,7 @@ class SQLiteJourneyStore:
         """Lease up to ``limit`` ready messages of the channel, oldest first."""
         now_ts, until_ts = _ts(now), _ts(now + timedelta(seconds=lease_s))
         with self._db.transaction("IMMEDIATE") as conn:
-            rows = conn.execute(LEASE_READY, (channel, now_ts, now_ts, limit)).fetchall()
+            rows = conn.execute(LEASE_READY, (channel, now_ts, limit)).fetchall()
             conn.executemany("UPDATE outbox SET state = 'leased', "
                              "attempts = attempts + 1, ready_ts = ? "
                              "WHERE channel = ? AND message_id = ?",
@@ -344,9 +347,8 @@ def _queue(conn: sqlite3.Connection, messages: tuple[OutboxMessage, ...]) -> Non
 
 
 def _message_row(message: OutboxMessage) -> tuple[Any, ...]:
-    due_ts = _ts(message.due_at)
-    return (message.channel, message.message_id, message.contact_id, due_ts, due_ts,
-            _ts(message.created_at), message.last_error, message.dump())
+    return (message.channel, message.message_id, message.contact_id, _ts(message.due_at),
+            READY_AT_ONCE, _ts(message.created_at), message.last_error, message.dump())
 
 
 def _message(row: tuple[Any, ...]) -> OutboxMessage:

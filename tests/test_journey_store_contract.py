@@ -197,16 +197,17 @@ def test_a_done_timer_is_gone_and_a_rescheduled_one_is_replaced(js):
 def test_messages_are_leased_oldest_first_and_acked_ones_never_come_back(js):
     assert js.commit(RunChange("c1", messages=(message("m1"), message("m2", due=T0 + MINUTE),
                                                message("m3", due=T0 + 9 * MINUTE)))).ok
-    leased = js.lease_outbox("email", T0 + 2 * MINUTE, 10, 60)
+    leased = js.lease_outbox("email", T0 + 2 * MINUTE, 2, 60)
     assert [(m.message_id, m.attempts, m.state) for m in leased] == [("m1", 1, "leased"),
                                                                      ("m2", 1, "leased")]
     assert leased[0].content == {"subject": "Your cart", "body": "é ✓"}
     assert js.lease_outbox("sms", T0 + 2 * MINUTE, 10, 60) == []
     assert js.ack_outbox("email", ["m1", "nope"]) == ["m1"]
     assert js.ack_outbox("email", ["m1"]) == ["m1"]
+    # m3 is due later but was queued: it is ready at once, before expired leases.
     back = js.lease_outbox("email", T0 + 4 * MINUTE, 10, 60)
-    assert [(m.message_id, m.attempts) for m in back] == [("m2", 2)]
-    assert [m.message_id for m in js.lease_outbox("email", T0 + 10 * MINUTE, 9, 60)] == ["m2", "m3"]
+    assert [(m.message_id, m.attempts) for m in back] == [("m3", 1), ("m2", 2)]
+    assert js.lease_outbox("email", T0 + 4 * MINUTE, 10, 60) == []
     assert [m.message_id for m in js.outbox_messages("email", "acked", 10)] == ["m1"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from engine.journeys.model import (
     CommitResult,
@@ -139,7 +139,8 @@ class MemoryJourneyStore:
         with self._lock:
             box = self._messages.get(channel, {})
             ready = sorted((m for m in box.values() if self._leasable(m, now)),
-                           key=lambda m: (self._ready_at(m), m.created_at, m.message_id))
+                           key=lambda m: (self._ready_at(m) or _FRESH, m.created_at,
+                                          m.message_id))
             leased = []
             for message in ready[:limit]:
                 message = replace(message, state="leased", attempts=message.attempts + 1)
@@ -148,13 +149,15 @@ class MemoryJourneyStore:
                 leased.append(message)
             return leased
 
-    def _ready_at(self, message: OutboxMessage) -> datetime:
-        return self._lease.get((message.channel, message.message_id), message.due_at)
+    def _ready_at(self, message: OutboxMessage) -> datetime | None:
+        """When a leased or retried message is ready again (None: queued, ready)."""
+        return self._lease.get((message.channel, message.message_id))
 
     def _leasable(self, message: OutboxMessage, now: datetime) -> bool:
         if message.state not in ("ready", "leased"):
             return False
-        return message.due_at <= now and self._ready_at(message) <= now
+        ready = self._ready_at(message)
+        return ready is None or ready <= now
 
     def ack_outbox(self, channel: str, message_ids: list[str]) -> list[str]:
         with self._lock:
@@ -216,6 +219,9 @@ class MemoryJourneyStore:
 
     def close(self) -> None:
         return None
+
+
+_FRESH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # queued messages sort first
 
 
 def _seq(run: Run | None) -> int | None:

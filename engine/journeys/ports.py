@@ -79,9 +79,12 @@ class JourneyStore(Protocol):
 
     def lease_outbox(self, channel: str, now: datetime, limit: int,
                      lease_s: float) -> list[OutboxMessage]:
-        """Up to ``limit`` of the channel's ready messages (due at or before ``now``,
-        oldest first), leased until ``now + lease_s`` with ``attempts`` + 1. An
-        unacknowledged lease comes back once it ends."""
+        """Up to ``limit`` of the channel's ready messages, leased until
+        ``now + lease_s`` with ``attempts`` + 1: first the queued ones, oldest
+        first (a message is ready once queued: the worker queues it when its
+        step is due, on its own clock, which may be simulated), then those whose
+        lease or retry backoff ended by ``now``. An unacknowledged lease comes
+        back once it ends."""
 
     def ack_outbox(self, channel: str, message_ids: list[str]) -> list[str]:
         """Confirm delivered messages; the ids that were queued in this channel
