@@ -51,6 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(config)
     configure_logging(settings["NBA_LOG_LEVEL"], settings["NBA_LOG_FORMAT"])
     app = Flask(__name__)
+    # An API answers a path with an empty segment ("/v1/contacts//events") with 404, not a redirect
+    app.url_map.merge_slashes = False
     app.config.update(settings, MAX_CONTENT_LENGTH=settings["NBA_MAX_BODY_BYTES"])
     app.json.sort_keys = False
     plan = load_pack(settings["NBA_PACK"])

@@ -78,3 +78,9 @@ def test_random_journey_and_contact_lookups_never_cause_a_500(path):
     for url in (f"/v1/journeys/{path}/stats", f"/v1/contacts/{path}/events",
                 f"/v1/contacts/{path}/journeys"):
         assert client.get(url).status_code in (200, 404, 422), url
+
+
+def test_a_path_with_an_empty_segment_is_not_found_not_redirected():
+    client = app().test_client()
+    for url in ("/v1/contacts//events", "/v1/contacts/\n/journeys", "/v1/journeys//stats"):
+        assert client.get(url).status_code == 404, url
