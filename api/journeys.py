@@ -101,7 +101,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name} is a whole number from {low} to {high}",
                              {name: [f"expected {low}..{high}, got {raw!r}"]})
     return int(raw)

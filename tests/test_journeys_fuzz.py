@@ -84,3 +84,9 @@ def test_a_path_with_an_empty_segment_is_not_found_not_redirected():
     client = app().test_client()
     for url in ("/v1/contacts//events", "/v1/contacts/\n/journeys", "/v1/journeys//stats"):
         assert client.get(url).status_code == 404, url
+
+
+def test_an_outbox_lease_in_unicode_digits_is_refused_with_a_clear_error():
+    response = app().test_client().get("/v1/outbox/email?lease_seconds=%C2%B9&limit=%D9%A3")
+    assert response.status_code == 422
+    assert "whole number" in response.get_json()["error"]["message"]

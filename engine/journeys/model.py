@@ -99,8 +99,8 @@ class Run:
         if self.message_id is not None and self.message_id == self.decision_id:
             del raw["mi"]  # the usual case: a step's message is keyed by its decision
         prefix = f"{self.run_id}."
-        if self.decision_id and self.decision_id.startswith(prefix) \
-                and self.decision_id[len(prefix):].isdigit():
+        seq = self.decision_id[len(prefix):] if self.decision_id else ""
+        if seq.isascii() and seq.isdigit() and self.decision_id.startswith(prefix):
             raw["dq"] = int(raw.pop("di")[len(prefix):])  # the usual "<run id>.<seq>"
         if self.step_entered_at == self.entered_at:
             del raw["se"]  # still in the first step
