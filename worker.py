@@ -27,9 +27,9 @@ from typing import Any
 from api.config import ConfigurationError, load_config, store_options
 from api.logs import configure_logging
 from engine.backends import backend_from_name
-from engine.compiler import load_pack
 from engine.errors import EngineError, InvalidPack, StoreUnavailable
 from engine.journeys.runner import DEFAULT_LEASE_S, JourneyService, PassSummary
+from engine.language.compiler import load_pack
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
 from store import journeys_from_url, store_from_url

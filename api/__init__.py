@@ -14,9 +14,9 @@ from api.errors import register_error_handlers
 from api.logs import configure_logging, register_access_log
 from api.telemetry import init_sentry
 from engine.backends import backend_from_name
-from engine.compiler import load_pack
 from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
+from engine.language.compiler import load_pack
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC

@@ -27,8 +27,8 @@ from pathlib import Path
 # This file is called engine.py: its own folder must not shadow the engine package.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from engine.compiler import compile_pack  # noqa: E402
-from engine.decide import decide  # noqa: E402
+from engine.decision.decide import decide  # noqa: E402
+from engine.language.compiler import compile_pack  # noqa: E402
 from engine.memory import MemoryStore  # noqa: E402
 from engine.model import (  # noqa: E402
     ContactRecord,

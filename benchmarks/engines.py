@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from engine.backends import backend_from_name  # noqa: E402
-from engine.compiler import compile_pack  # noqa: E402
-from engine.decide import open_decision  # noqa: E402
-from engine.facts import derive_facts  # noqa: E402
+from engine.decision.decide import open_decision  # noqa: E402
+from engine.decision.facts import derive_facts  # noqa: E402
+from engine.language.compiler import compile_pack  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "benchmarks" / "engine.py")
 bench = importlib.util.module_from_spec(_spec)

@@ -42,7 +42,7 @@ import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 from benchmarks.engine import NOW, generated_pack, profile  # noqa: E402
-from engine.compiler import compile_pack  # noqa: E402
+from engine.language.compiler import compile_pack  # noqa: E402
 from engine.model import ContactRecord, HistoryEntry, Reservation  # noqa: E402
 from store import store_from_url  # noqa: E402
 from tests.servers import Gunicorn, RedisServer  # noqa: E402

@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
-from engine.compiler import load_pack  # noqa: E402
 from engine.journeys.model import ContactEvent, DueTimer, Run, RunChange, RunUpdate  # noqa: E402
 from engine.journeys.runner import JourneyService  # noqa: E402
+from engine.language.compiler import load_pack  # noqa: E402
 from engine.model import ContactRecord  # noqa: E402
 from engine.service import ActivePack, DecisionService  # noqa: E402
 from store.redis_journeys import RedisJourneyStore  # noqa: E402

@@ -14,10 +14,10 @@ import json
 import sys
 
 from engine.backends import BACKENDS, backend_from_name
-from engine.compiler import load_pack
 from engine.errors import InvalidPack
+from engine.language.compiler import load_pack
+from engine.language.vocabulary import export_vocabulary
 from engine.testing import pack_files, run_file
-from engine.vocabulary import export_vocabulary
 
 
 def validate(paths: list[str]) -> int:

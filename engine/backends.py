@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine.decide import decide
+from engine.decision.decide import decide
 from engine.errors import EngineError
 from engine.model import ContactSnapshot, Decision, DecisionRequest
 from engine.plan import Plan

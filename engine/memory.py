@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from engine.decision.reservations import check_reservation
 from engine.model import (
     ContactRecord,
     ContactSnapshot,
@@ -21,7 +22,6 @@ from engine.model import (
     Reservation,
     ReservationResult,
 )
-from engine.reservations import check_reservation
 
 
 class MemoryStore:

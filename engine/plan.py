@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Callable, Mapping
 
-from engine.expressions import Expression
+from engine.language.expressions import Expression
 from engine.model import MARKETING_KINDS
 
 

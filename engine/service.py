@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from engine.backends import CompiledBackend, ExecutionBackend
-from engine.decide import contact_view, render_action
+from engine.decision.decide import contact_view, render_action
+from engine.decision.fallbacks import fallback_decision
 from engine.errors import StoreUnavailable, UnknownDecision
-from engine.fallbacks import fallback_decision
 from engine.model import (
     ChosenAction,
     ContactSnapshot,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.backends import CompiledBackend, ExecutionBackend
-from engine.compiler import load_pack
 from engine.errors import EngineError
+from engine.language.compiler import load_pack
+from engine.language.policies_compiler import is_journey_test
 from engine.memory import MemoryStore
 from engine.model import (
     ContactRecord,
@@ -23,7 +24,6 @@ from engine.model import (
     Reservation,
 )
 from engine.plan import PackTest, Plan
-from engine.policies_compiler import is_journey_test
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC, to_datetime
 

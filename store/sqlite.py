@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from engine.decision.reservations import check_reservation
 from engine.errors import StoreUnavailable
 from engine.model import (
     ContactRecord,
@@ -35,7 +36,6 @@ from engine.model import (
     Reservation,
     ReservationResult,
 )
-from engine.reservations import check_reservation
 from store.errors import DuplicateHistoryEntry, NaiveTimestamp
 
 BUSY_TIMEOUT_MS = 10_000

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.backends import ExecutionBackend, backend_from_name
-from engine.compiler import load_pack
+from engine.language.compiler import load_pack
 from engine.memory import MemoryStore
 from engine.model import ContactRecord, DecisionRequest, HistoryEntry, OutcomeReport, Reservation
 from engine.service import ActivePack, DecisionService

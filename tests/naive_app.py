@@ -11,9 +11,9 @@ import os
 import time
 
 from api import create_app
+from engine.decision.reservations import check_reservation
 from engine.model import Reservation, ReservationResult
 from engine.ports import ContactStore
-from engine.reservations import check_reservation
 from store import store_from_url
 
 

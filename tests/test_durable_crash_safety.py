@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 PRELUDE = textwrap.dedent("""
     from datetime import datetime, timedelta, timezone
     from engine.backends import CompiledBackend
-    from engine.compiler import compile_pack, load_pack
+    from engine.language.compiler import compile_pack, load_pack
     from engine.durable import DurableBackend
     from engine.errors import InvalidPack
     from engine.model import ContactSnapshot, DecisionRequest

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.backends import CompiledBackend
-from engine.compiler import compile_pack
 from engine.durable import DurableBackend
 from engine.errors import InvalidPack
+from engine.language.compiler import compile_pack
 from engine.memory import MemoryStore
 from engine.model import ContactRecord, DecisionRequest, HistoryEntry, OutcomeReport, Reservation
 from tests.conftest import at

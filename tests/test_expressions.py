@@ -4,11 +4,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+from engine.decision.history import HistoryView
 from engine.errors import ExpressionSyntaxError
-from engine.expressions import compile_expression
-from engine.history import HistoryView
+from engine.language.expressions import compile_expression
+from engine.language.vocabulary import Scope
 from engine.model import HistoryEntry, Outcome
-from engine.vocabulary import Scope
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 

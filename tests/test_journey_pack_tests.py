@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from engine.backends import BACKENDS, backend_from_name
-from engine.compiler import compile_pack
 from engine.errors import InvalidPack
+from engine.language.compiler import compile_pack
 from engine.testing import run_pack_test
 from tests.conftest import ROOT
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.compiler import compile_pack
 from engine.errors import InvalidPack
+from engine.language.compiler import compile_pack
 from tests.conftest import PACKS
 
 GOOD = (PACKS / "journeys.yaml").read_text()

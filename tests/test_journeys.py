@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.compiler import load_pack
 from engine.journeys.memory import MemoryJourneyStore
 from engine.journeys.model import MESSAGE_STATES, ContactEvent
 from engine.journeys.runner import InvalidEvent, JourneyService
+from engine.language.compiler import load_pack
 from engine.memory import MemoryStore
 from engine.model import ContactRecord, OutcomeReport
 from engine.service import ActivePack, DecisionService

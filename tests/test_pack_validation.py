@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from engine.compiler import compile_pack, load_pack
 from engine.errors import InvalidPack
+from engine.language.compiler import compile_pack, load_pack
 from tests.conftest import PACKS, ROOT
 
 GOOD = (PACKS / "minimal.yaml").read_text()

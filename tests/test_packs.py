@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.backends import BACKENDS, backend_from_name
-from engine.compiler import load_pack
+from engine.language.compiler import load_pack
 from engine.testing import pack_files, run_pack_test
 from tests.conftest import PACKS, ROOT
 

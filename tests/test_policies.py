@@ -206,7 +206,7 @@ def test_each_returned_action_explains_its_score(desk):
 
 
 def test_swapping_the_pack_changes_the_next_decision_and_keeps_history(desk):
-    from engine.compiler import compile_pack
+    from engine.language.compiler import compile_pack
     from tests.conftest import PACKS
 
     desk.contact("c1", EMAIL_OK)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.compiler import load_pack
+from engine.language.compiler import load_pack
 from engine.model import HistoryEntry, OutcomeReport, Reservation, WindowCheck
 from store import store_from_url
 from tests.conftest import ROOT

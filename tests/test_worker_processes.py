@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.compiler import load_pack
 from engine.journeys.model import ContactEvent
 from engine.journeys.runner import JourneyService
+from engine.language.compiler import load_pack
 from engine.model import ContactRecord
 from engine.service import ActivePack, DecisionService
 from store import journeys_from_url, store_from_url

@@ -10,7 +10,7 @@ What runs where, per decision (under one lock, in the calling thread):
   subject fact carries the facts derived by the strata before it), then every
   candidate against its eligibility and policy rules.
 - Python applies the facts set by the rules that fired, then scores, ranks,
-  selects and builds the reservation with the shared code in ``engine.decide``.
+  selects and builds the reservation with the shared code in ``engine.decision.decide``.
 
 The C core is used without ``durable.engine.Host``: no timer thread is ever
 started, rulesets are created with explicit names (one per pack and load,
@@ -25,7 +25,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from engine.decide import conclude, open_decision
+from engine.decision.decide import conclude, open_decision
+from engine.decision.policies import DecisionContext
 from engine.durable.conditions import project
 from engine.durable.rulesets import (
     Candidate,
@@ -37,7 +38,6 @@ from engine.durable.rulesets import (
 from engine.errors import EngineError, EngineUnavailable, InvalidPack, PackProblem
 from engine.model import ContactSnapshot, Decision, DecisionRequest, Exclusion
 from engine.plan import ActionPlan, Plan
-from engine.policies import DecisionContext
 
 KEPT_PACKS = 4  # rulesets kept ready for packs recently served (old ones serve in-flight calls)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import ExpressionSyntaxError
-from engine.expressions import Expression, compile_expression
+from engine.language.expressions import Expression, compile_expression
 
 # --- a small condition tree, measured before it reaches durable-rules -------
 

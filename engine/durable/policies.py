@@ -13,17 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from engine.durable.conditions import (
-    FALSE,
-    TRUE,
-    Lowering,
-    all_of,
-    any_of,
-    missing,
-    test,
-)
-from engine.plan import ActionPlan, ChannelPlan
-from engine.policies import (
+from engine.decision.policies import (
     DecisionContext,
     check_capacity,
     check_consent,
@@ -35,6 +25,16 @@ from engine.policies import (
     check_suppression,
     check_validity,
 )
+from engine.durable.conditions import (
+    FALSE,
+    TRUE,
+    Lowering,
+    all_of,
+    any_of,
+    missing,
+    test,
+)
+from engine.plan import ActionPlan, ChannelPlan
 
 Measure = Callable[[ActionPlan, DecisionContext], Any]
 

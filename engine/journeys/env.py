@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Mapping
 
-from engine.decide import open_decision
-from engine.expressions import Expression
-from engine.facts import derive_facts
+from engine.decision.decide import open_decision
+from engine.decision.facts import derive_facts
 from engine.journeys.machine import StepDecision
 from engine.journeys.model import ContactEvent, OutboxMessage, Run
 from engine.journeys.plan import StepPlan
+from engine.language.expressions import Expression
 from engine.model import ContactSnapshot, DecisionRequest
 from engine.plan import Plan
 from engine.service import DecisionService

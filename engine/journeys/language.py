@@ -11,8 +11,6 @@ import re
 from datetime import time, timedelta
 from typing import Any
 
-from engine.checks import Checker
-from engine.expressions import Expression
 from engine.journeys.plan import (
     DEFAULT_MAX_DELAY,
     SKIPPED,
@@ -24,7 +22,9 @@ from engine.journeys.plan import (
     Transition,
     TriggerPlan,
 )
-from engine.loader import Path
+from engine.language.checks import Checker
+from engine.language.expressions import Expression
+from engine.language.loader import Path
 from engine.model import OUTCOMES
 from engine.plan import ActionPlan, ChannelPlan
 

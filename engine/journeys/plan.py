@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Any, Mapping
 
-from engine.expressions import Expression
+from engine.language.expressions import Expression
 
 DEFAULT_MAX_DELAY = timedelta(days=3)
 # Transitions that need no outcome: the run moves on its own.

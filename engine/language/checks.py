@@ -5,10 +5,10 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
-from engine.durations import parse_duration
 from engine.errors import ExpressionSyntaxError, PackProblem
-from engine.expressions import Expression, compile_expression
-from engine.loader import LocatedYAML, Path, format_path
+from engine.language.durations import parse_duration
+from engine.language.expressions import Expression, compile_expression
+from engine.language.loader import LocatedYAML, Path, format_path
 
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
 _INVALID = object()

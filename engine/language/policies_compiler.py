@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.checks import Checker
-from engine.expressions import Expression, compile_expression
 from engine.journeys.model import MESSAGE_STATES, RUN_STATES
-from engine.loader import Path, format_path
+from engine.language.checks import Checker
+from engine.language.expressions import Expression, compile_expression
+from engine.language.loader import Path, format_path
+from engine.language.vocabulary import ARBITRATION_NAMES
 from engine.model import MARKETING_KINDS, OUTCOMES, POLICIES
 from engine.plan import ActionPlan, PackTest, PressureRule, SuppressRule
 from engine.timeutil import UTC, isoformat, to_datetime
-from engine.vocabulary import ARBITRATION_NAMES
 
 DEFAULT_ARBITRATION = "propensity * value * priority / 100 - cost"
 PRESSURE_KEYS = ("id", "kinds", "channels", "programs", "max", "per", "calendar", "min_gap",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.expressions import Expression
-from engine.vocabulary import Scope
+from engine.language.expressions import Expression
+from engine.language.vocabulary import Scope
 
 _NUMBER = (int, float)
 

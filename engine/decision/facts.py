@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.language.vocabulary import Scope
 from engine.plan import FactRule
-from engine.vocabulary import Scope
 
 
 def order_fact_rules(rules: list[FactRule]) -> tuple[tuple[FactRule, ...], list[str]]:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from engine.content import ContentRenderError, render_content
+from engine.decision.content import ContentRenderError, render_content
+from engine.decision.events import EventsView
+from engine.decision.facts import derive_facts
+from engine.decision.history import HistoryView
+from engine.decision.policies import DecisionContext, check_pressure
+from engine.decision.scoring import arbitration_score, as_number
 from engine.errors import UnknownChannel
-from engine.events import EventsView
-from engine.facts import derive_facts
-from engine.history import HistoryView
+from engine.language.vocabulary import Scope
 from engine.model import (
     CapacityClaim,
     ChosenAction,
@@ -24,10 +27,7 @@ from engine.model import (
     WindowCheck,
 )
 from engine.plan import ActionPlan, Plan
-from engine.policies import DecisionContext, check_pressure
-from engine.scoring import arbitration_score, as_number
 from engine.timeutil import zone
-from engine.vocabulary import Scope
 
 
 def contact_view(snapshot: ContactSnapshot, request: DecisionRequest) -> dict[str, Any]:

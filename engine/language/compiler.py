@@ -14,18 +14,18 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
-from engine.checks import Checker
-from engine.content import compile_content
+from engine.decision.content import compile_content
+from engine.decision.facts import order_fact_rules
+from engine.decision.policies import checks_for
+from engine.decision.scoring import arbitration_score
 from engine.errors import InvalidPack, PackProblem
-from engine.expressions import Expression
-from engine.facts import order_fact_rules
 from engine.journeys.language import JourneyCompiler, compile_events
-from engine.loader import LocatedYAML, Path, read_yaml
+from engine.language.checks import Checker
+from engine.language.expressions import Expression
+from engine.language.loader import LocatedYAML, Path, read_yaml
+from engine.language.policies_compiler import compile_policies, compile_tests
 from engine.model import KINDS
 from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
-from engine.policies import checks_for
-from engine.policies_compiler import compile_policies, compile_tests
-from engine.scoring import arbitration_score
 from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any, Callable, Mapping
 
-from engine.events import EVENTS_FILTERS, EVENTS_METHODS, EventsView
-from engine.history import HistoryView
+from engine.decision.events import EVENTS_FILTERS, EVENTS_METHODS, EventsView
+from engine.decision.history import HistoryView
 from engine.timeutil import to_date, to_datetime
 
 NUMBER = (int, float)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from engine.durations import parse_duration
+from engine.decision.events import EVENTS_FILTERS, EVENTS_METHODS, EventFilter
+from engine.decision.history import HISTORY_FILTERS_FIELDS, HistoryFilter
 from engine.errors import ExpressionSyntaxError
-from engine.events import EVENTS_FILTERS, EVENTS_METHODS, EventFilter
-from engine.history import HISTORY_FILTERS_FIELDS, HistoryFilter
-from engine.vocabulary import FUNCTIONS, HISTORY_METHODS, ROOTS, Scope
+from engine.language.durations import parse_duration
+from engine.language.vocabulary import FUNCTIONS, HISTORY_METHODS, ROOTS, Scope
 
 Evaluator = Callable[[Scope], Any]
 _NUMBER = (int, float)

@@ -8,8 +8,8 @@ their pressure check, nothing may be sent (they fail closed).
 """
 from __future__ import annotations
 
-from engine.content import ContentRenderError
-from engine.decide import render_action
+from engine.decision.content import ContentRenderError
+from engine.decision.decide import render_action
 from engine.model import ChosenAction, Decision, DecisionRequest
 from engine.plan import Plan
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Callable
 
-from engine.history import HistoryView
+from engine.decision.history import HistoryView
+from engine.language.vocabulary import Scope
 from engine.model import POLICIES, Exclusion, HistoryEntry
 from engine.plan import ActionPlan, ChannelPlan, Plan, PressureRule, SuppressRule
 from engine.timeutil import isoformat
-from engine.vocabulary import Scope
 
 
 class DecisionContext:
