@@ -15,6 +15,8 @@ MARKETING_KINDS = frozenset({"relational", "commercial"})
 OUTCOMES = (
     "delivered", "failed", "opened", "clicked", "accepted",
     "rejected", "converted", "unsubscribed", "complained",
+    # the results of a call task (``engine.agenda``)
+    "no_answer", "callback", "wrong_number",
 )
 POLICIES = (
     "eligibility", "validity", "placement", "consent", "quiet_hours",

@@ -186,6 +186,8 @@ class Plan:
     events_strict: bool = False
     journeys: tuple[Any, ...] = ()
     reads_events: bool = False
+    # Lead routing: queue name -> rules (engine.agenda.routing.RoutingRule).
+    routing: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)

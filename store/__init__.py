@@ -6,10 +6,13 @@ used, so that a deployment never loads a driver it does not need.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.ports import ContactStore
 from store.errors import UnknownStoreURL
+
+if TYPE_CHECKING:
+    from engine.agenda.ports import AgendaStore
 
 MEMORY_URL = "memory://"
 SQLITE_PREFIX = "sqlite:///"
@@ -67,4 +70,22 @@ def journeys_from_url(url: str, options: Mapping[str, Any] | None = None):
         from store.redis_journeys import RedisJourneyStore
 
         return RedisJourneyStore(url, **(options or {}))
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def agenda_from_url(url: str, options: Mapping[str, Any] | None = None) -> AgendaStore:
+    """The AgendaStore (agents, tasks, agendas, sticky agents) for the same URL
+    schemes as ``store_from_url``; the same database or Redis holds both."""
+    if url == MEMORY_URL:
+        from engine.agenda.memory import MemoryAgendaStore
+
+        return MemoryAgendaStore()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_agenda import SQLiteAgendaStore
+
+        return SQLiteAgendaStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_agenda import RedisAgendaStore
+
+        return RedisAgendaStore(url, **(options or {}))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")

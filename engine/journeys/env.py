@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Mapping
 
+from engine.agenda.hours import next_half_day
+from engine.agenda.model import Task
+from engine.agenda.service import AgendaService
 from engine.decision.decide import open_decision
 from engine.decision.facts import derive_facts
 from engine.journeys.machine import StepDecision
@@ -27,8 +30,9 @@ class ContactEnv:
 
     def __init__(self, decisions: DecisionService, plan: Plan, contact_id: str,
                  can_send: bool = True, event: ContactEvent | None = None,
-                 snapshot: ContactSnapshot | None = None):
+                 snapshot: ContactSnapshot | None = None, agenda: AgendaService | None = None):
         self.decisions = decisions
+        self.agenda = agenda
         self.plan = plan
         self.contact_id = contact_id
         self.can_send = can_send
@@ -70,8 +74,23 @@ class ContactEnv:
         self.decisions.store.patch_contact(self.contact_id, written, {})
         self._snapshot = None
 
+    def set_consents(self, consents: Mapping[str, bool], at: datetime, source: str) -> None:
+        sources = {f"consent_source_{name}": source for name in consents}
+        sources.update({f"consent_at_{name}": at.isoformat() for name in consents})
+        self.decisions.store.patch_contact(self.contact_id, sources, dict(consents))
+        self._snapshot = None
+
+    def place_task(self, run: Run, step: StepPlan, at: datetime) -> Task | None:
+        if self.agenda is None:
+            return None
+        return place_step_task(self.agenda, run, step, at)
+
+    def cancel_task(self, task_id: str, why: str) -> None:
+        if self.agenda is not None:
+            self.agenda.cancel(task_id, why)
+
     def decide(self, run: Run, step: StepPlan, at: datetime) -> StepDecision | None:
-        if not self.can_send:
+        if not self.can_send or (step.task is not None and self.agenda is None):
             return None
         request = DecisionRequest(
             self.contact_id, step.channel, at, explain=True, actions=step.actions,
@@ -80,6 +99,11 @@ class ContactEnv:
         self._snapshot = None
         if result.decision.actions:
             chosen = result.decision.actions[0]
+            if step.task is not None:
+                task = self.agenda.store.get_task(run.task_id)
+                if task is not None and task.status == "planned":
+                    self.agenda.open_task(task, result.decision_id, chosen.content,
+                                          chosen.reasons)
             return StepDecision("sent", message=OutboxMessage(
                 result.decision_id, step.channel, self.contact_id, chosen.action_id,
                 dict(chosen.content), result.decision_id, run.journey_id, run.run_id, step.id,
@@ -94,6 +118,34 @@ class ContactEnv:
 
     def profile_value(self, name: str) -> Any:
         return self.snapshot().profile.get(name)
+
+
+def place_step_task(agenda: AgendaService, run: Run, step: StepPlan, at: datetime) -> Task:
+    """The run's task for a task step: the booked one while its slot has not
+    passed; booked again after ``at`` if its slot passed undecided (a deferral);
+    a new one for a new call (a no-answer retry goes to another half-day)."""
+    spec = step.task
+    current = agenda.store.get_task(run.task_id) if run.task_id else None
+    if current is not None and current.is_open:
+        if current.slot_at is not None and at < current.ends_at:
+            return current
+        if current.status == "open":
+            return current
+        return agenda.place(current, max(at, current.not_before))
+    task_id = f"{run.run_id}.{run.seq}"
+    again = agenda.store.get_task(task_id)  # booked by an attempt that did not commit
+    if again is not None and again.is_open:
+        return again
+    after = max(at, run.step_entered_at + spec.due, run.not_before or at)
+    if current is not None and current.result is not None and current.slot_at is not None \
+            and current.result.outcome == "no_answer" and current.agent_id:
+        agent = agenda.store.get_agent(current.agent_id)
+        if agent is not None:
+            after = max(after, next_half_day(current.slot_at, agent))
+    task = Task(task_id, run.contact_id, spec.queue, None, None, spec.action, spec.channel,
+                spec.duration, at, after, journey_id=run.journey_id, run_id=run.run_id,
+                step_id=step.id, attempt=run.attempt or 1)
+    return agenda.place(task, after)
 
 
 def blocked(excluded, at: datetime) -> StepDecision:

@@ -11,6 +11,7 @@ import re
 from datetime import time, timedelta
 from typing import Any
 
+from engine.agenda.language import compile_task
 from engine.journeys.plan import (
     DEFAULT_MAX_DELAY,
     SKIPPED,
@@ -31,8 +32,8 @@ from engine.plan import ActionPlan, ChannelPlan
 EVENT_KEYS = ("data", "set", "description")
 DATA_TYPES = ("number", "text", "boolean", "date", "list", "object", "any")
 JOURNEY_KEYS = ("id", "program", "trigger", "when", "reentry", "exit_on", "steps", "description")
-STEP_KEYS = ("id", "wait", "when", "set", "send", "then", "next", "split", "branches", "end",
-             "max_delay", "description")
+STEP_KEYS = ("id", "wait", "when", "set", "consent", "send", "task", "then", "next", "split",
+             "branches", "end", "max_delay", "description")
 TRIGGER_KEYS = ("event", "no_event", "for", "date", "at")
 TRANSITION_KEYS = ("on", "on_event", "within", "goto")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -225,15 +226,25 @@ class JourneyCompiler:
 
     def step(self, path: Path, index: int, spec: dict[str, Any], following: str | None,
              ids: set[str], program: str | None) -> StepPlan | None:
-        kinds = [k for k in ("send", "split", "end") if k in spec]
+        kinds = [k for k in ("send", "task", "split", "end") if k in spec]
         if "split" in kinds and len(kinds) > 1:
             self.c.problem(path, f"a split step only splits; not {' and '.join(kinds)}")
+            return None
+        if "send" in spec and "task" in spec:
+            self.c.problem(path, "a step sends a message or books a call task, not both")
             return None
         if "end" in spec and "then" in spec:
             self.c.problem(path + ("end",), "a step that ends the run has no then")
         wait, until = self.wait(path + ("wait",), spec.get("wait"))
         channel, actions = self.send(path + ("send",), spec.get("send"), program)
-        then = self.then(path + ("then",), spec.get("then"), ids, sends="send" in spec)
+        task = None
+        if "task" in spec:
+            task = compile_task(self.c, path + ("task",), spec["task"], self.channels,
+                                self.actions)
+            channel, actions = (task.channel, frozenset({task.action})) if task else (None,
+                                                                                    frozenset())
+        then = self.then(path + ("then",), spec.get("then"), ids,
+                         sends="send" in spec or "task" in spec, task="task" in spec)
         split = self.split(path, spec, ids)
         nxt = self.goto(path + ("next",), spec.get("next"), ids) if "next" in spec else following
         if ("end" in spec or "split" in spec) and "next" in spec:
@@ -248,7 +259,14 @@ class JourneyCompiler:
             sets=profile_sets(self.c, path + ("set",), spec.get("set")),
             channel=channel, actions=actions, then=then, next=nxt, split=split, end=end,
             max_delay=self.c.duration(path + ("max_delay",), spec["max_delay"])
-            if "max_delay" in spec else DEFAULT_MAX_DELAY)
+            if "max_delay" in spec else DEFAULT_MAX_DELAY,
+            task=task, consents=self.consents(path + ("consent",), spec.get("consent")))
+
+    def consents(self, path: Path, raw: Any) -> dict[str, bool]:
+        """``consent: {email: true}``: consents the step records (the step is their source)."""
+        spec = self.c.mapping(path, raw, tuple(self.channels))
+        return {name: self.c.boolean(path + (name,), value)
+                for name, value in (spec or {}).items() if name in self.channels}
 
     def wait(self, path: Path, raw: Any) -> tuple[timedelta | None, time | None]:
         if raw is None:
@@ -289,7 +307,8 @@ class JourneyCompiler:
                                                       f"channel {channel}")
         return channel, frozenset(a for a in named if a in self.actions)
 
-    def then(self, path: Path, raw: Any, ids: set[str], sends: bool) -> tuple[Transition, ...]:
+    def then(self, path: Path, raw: Any, ids: set[str], sends: bool,
+             task: bool = False) -> tuple[Transition, ...]:
         items = self.c.sequence(path, raw)
         if items and not sends:
             self.c.problem(path, "then routes on what followed the step's message, and this "
@@ -306,7 +325,7 @@ class JourneyCompiler:
         for duplicate in sorted({o for o in ons if ons.count(o) > 1}):
             self.c.problem(path, f"two transitions on {duplicate}")
         needs_window = [t for t in transitions if t.on not in (TIMEOUT, SKIPPED)]
-        if needs_window and all(t.within is None for t in needs_window):
+        if needs_window and not task and all(t.within is None for t in needs_window):
             self.c.problem(path, "say how long to wait for outcomes or events: give within: "
                                  "(like within: 48h) on at least one transition")
         return transitions

@@ -21,6 +21,7 @@ from engine.journeys.plan import SKIPPED, TIMEOUT, JourneyPlan, StepPlan
 
 MAX_HOPS = 200  # instantaneous steps in one advance (validation forbids loops without a wait)
 COMPLETED = "completed"
+UNASSIGNED_RETRY = timedelta(hours=4)  # an unassigned task is routed again that often
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,19 @@ class StepEnv(Protocol):
 
     def decide(self, run: Run, step: StepPlan, at: datetime) -> StepDecision | None:
         """Decide the step's message as of ``at``; None when this caller cannot
-        send (the run then waits for the worker, due at once)."""
+        send (the run then waits for the worker, due at once). For a task step,
+        a chosen action opens the run's task for its agent."""
+
+    def set_consents(self, consents: Mapping[str, bool], at: datetime, source: str) -> None:
+        """Record consents, with the step as their source."""
+
+    def place_task(self, run: Run, step: StepPlan, at: datetime) -> Any:
+        """The run's call task for this step, booked (an ``engine.agenda`` Task with
+        ``task_id`` and ``slot_at``, None for unassigned), or None when this caller
+        has no agenda."""
+
+    def cancel_task(self, task_id: str, why: str) -> None:
+        """Withdraw a task that will not be called."""
 
 
 @dataclass
@@ -56,6 +69,7 @@ class Effects:
 
     messages: list[OutboxMessage] = field(default_factory=list)
     cancel: list[tuple[str, str]] = field(default_factory=list)
+    cancel_tasks: list[tuple[str, str]] = field(default_factory=list)  # (task id, why)
     counts: list[tuple[str, str]] = field(default_factory=list)
 
     def count(self, journey: JourneyPlan, counter: str) -> None:
@@ -101,6 +115,8 @@ def advance(journey: JourneyPlan, run: Run, now: datetime, env: StepEnv,
             return _end(journey, run, run.due_at, "step_removed", effects)
         at = run.due_at
         if run.state == "waiting":
+            if step.task is not None and run.task_id:
+                effects.cancel_tasks.append((run.task_id, "no result recorded in time"))
             run = _follow(journey, run, step, step.transition(on=TIMEOUT), at, env.tz, effects)
             continue
         moved = _execute(journey, run, step, at, env, effects)
@@ -115,6 +131,8 @@ def _execute(journey: JourneyPlan, run: Run, step: StepPlan, at: datetime, env: 
     if step.when is not None and not env.holds(step.when, at):
         effects.count(journey, f"{step.id}.skipped.when")
         return _follow(journey, run, step, step.transition(on=SKIPPED), at, env.tz, effects)
+    if step.task is not None:
+        return _task(journey, run, step, at, env, effects)
     if step.sends:
         decision = env.decide(run, step, at)
         if decision is None:
@@ -122,6 +140,8 @@ def _execute(journey: JourneyPlan, run: Run, step: StepPlan, at: datetime, env: 
         return _decided(journey, run, step, decision, at, env, effects)
     if step.sets:
         env.set_profile(step.sets, at)
+    if step.consents:
+        env.set_consents(step.consents, at, f"journey {journey.id}, step {step.id}")
     if step.end is not None:
         return _end(journey, run, at, step.end, effects)
     if step.split:
@@ -143,13 +163,17 @@ def _decided(journey: JourneyPlan, run: Run, step: StepPlan, decision: StepDecis
         return _follow(journey, run, step, step.transition(on=SKIPPED), at, env.tz, effects)
     if decision.kind == "skipped":
         effects.count(journey, f"{step.id}.skipped.{decision.reason}")
+        if step.task is not None and run.task_id:
+            env.cancel_task(run.task_id, f"not allowed: {decision.reason}")
         return _follow(journey, run, step, step.transition(on=SKIPPED), at, env.tz, effects)
     message = decision.message
-    effects.messages.append(message)
+    if step.task is None:
+        effects.messages.append(message)
     effects.count(journey, f"{step.id}.sent")
     if step.sets:
         env.set_profile(step.sets, at)
-    sent = run.evolve(decision_id=message.decision_id, message_id=message.message_id,
+    sent = run.evolve(decision_id=message.decision_id,
+                      message_id=message.message_id if step.task is None else None,
                       channel=message.channel, sent_at=at, deferred_since=None)
     if step.end is not None:
         return _end(journey, sent, at, step.end, effects)
@@ -159,11 +183,15 @@ def _decided(journey: JourneyPlan, run: Run, step: StepPlan, decision: StepDecis
 
 
 def on_outcome(journey: JourneyPlan, run: Run, decision_id: str, outcome: str,
-               at: datetime, tz: tzinfo, effects: Effects) -> Run | None:
-    """The run after an outcome of its step's message; None if it changes nothing."""
+               at: datetime, tz: tzinfo, effects: Effects,
+               resume_at: datetime | None = None) -> Run | None:
+    """The run after an outcome of its step's message; None if it changes nothing.
+    ``resume_at``: when a call's ``callback`` result asks to be called again."""
     if run.state != "waiting" or run.decision_id != decision_id:
         return None
     step = journey.step(run.step_id)
+    if step is not None and step.task is not None:
+        return _task_result(journey, run, step, outcome, at, tz, effects, resume_at)
     transition = step.transition(on=outcome) if step else None
     effects.count(journey, f"{run.step_id}.outcome.{outcome}")
     if transition is None or not _in_window(run, transition.within, at):
@@ -179,6 +207,8 @@ def on_event(journey: JourneyPlan, run: Run, event: ContactEvent, tz: tzinfo,
     if event.type in journey.exit_on:
         if run.message_id and run.channel:  # withdrawn unless its sender has it already
             effects.cancel.append((run.channel, run.message_id))
+        if run.task_id:
+            effects.cancel_tasks.append((run.task_id, f"goal reached: {event.type}"))
         effects.count(journey, f"goal.{event.type}")
         return _end(journey, run, event.at, f"goal:{event.type}", effects, counted=True)
     if run.state != "waiting":
@@ -189,6 +219,49 @@ def on_event(journey: JourneyPlan, run: Run, event: ContactEvent, tz: tzinfo,
         return None
     effects.count(journey, f"{run.step_id}.event.{event.type}")
     return _goto(journey, run, transition.goto, event.at, tz, effects)
+
+
+def _task(journey: JourneyPlan, run: Run, step: StepPlan, at: datetime, env: StepEnv,
+          effects: Effects) -> Run | None:
+    """A task step: book the call (at once when entered), then decide it at its slot."""
+    task = env.place_task(run, step, at)
+    if task is None:
+        return None  # this caller has no agenda: the worker books it
+    if task.slot_at is None:  # no agent could take it: routed again later
+        if run.task_id != task.task_id:
+            effects.count(journey, f"{step.id}.task.unassigned")
+        return run.evolve(task_id=task.task_id, due_at=at + UNASSIGNED_RETRY)
+    if at < task.slot_at:
+        if run.task_id != task.task_id:
+            effects.count(journey, f"{step.id}.task.booked")
+        return run.evolve(task_id=task.task_id, due_at=task.slot_at)
+    run = replace(run, task_id=task.task_id)
+    decision = env.decide(run, step, at)
+    if decision is None:
+        return None
+    return _decided(journey, run, step, decision, at, env, effects)
+
+
+def _task_result(journey: JourneyPlan, run: Run, step: StepPlan, outcome: str, at: datetime,
+                 tz: tzinfo, effects: Effects, resume_at: datetime | None) -> Run:
+    """A call's result: call again (a callback, or no answer with attempts left),
+    or the step's transition for that result, else the next step."""
+    effects.count(journey, f"{run.step_id}.outcome.{outcome}")
+    attempt = run.attempt or 1
+    if outcome == "callback" and step.transition(on="callback") is None:
+        return _call_again(run, at, attempt, resume_at or at)
+    if outcome == "no_answer" and attempt < step.task.attempts:
+        return _call_again(run, at, attempt + 1, None)
+    transition = step.transition(on=outcome)
+    return _follow(journey, run, step, transition, at, tz, effects)
+
+
+def _call_again(run: Run, at: datetime, attempt: int, not_before: datetime | None) -> Run:
+    """The same step books a new call (the done task stays as ``task_id``, so the
+    booking knows which half-day not to call again)."""
+    return run.evolve(state="active", due_at=at, decision_id=None, message_id=None,
+                      sent_at=None, deferred_since=None, attempt=attempt,
+                      not_before=not_before)
 
 
 def _in_window(run: Run, within: timedelta | None, at: datetime) -> bool:
@@ -217,7 +290,7 @@ def _enter_step(journey: JourneyPlan, run: Run, step: StepPlan, at: datetime, tz
     effects.count(journey, f"{step.id}.entered")
     fields = dict(step_id=step.id, state="active", step_entered_at=at,
                   due_at=wait_until(step, at, tz), decision_id=None, sent_at=None,
-                  deferred_since=None)
+                  deferred_since=None, task_id=None, attempt=None, not_before=None)
     return run.evolve(**fields) if bump else replace(run, **fields)
 
 

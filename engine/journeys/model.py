@@ -84,6 +84,11 @@ class Run:
     # Branches taken at splits: {step id: branch}.
     branches: Mapping[str, str] = field(default_factory=dict)
     pack_hash: str | None = None
+    # A task step's call task, the call's attempt (no_answer retries), and the
+    # earliest moment the next call may be booked at (another half-day, a callback).
+    task_id: str | None = None
+    attempt: int | None = None
+    not_before: datetime | None = None
 
     def dump(self, ids: bool = True) -> str:
         """Compact JSON (short keys, times in epoch seconds): millions of runs wait
@@ -141,9 +146,9 @@ _RUN_KEYS = {"run_id": "i", "journey_id": "j", "contact_id": "c", "step_id": "s"
              "seq": "q", "entered_at": "e", "step_entered_at": "se", "due_at": "d",
              "end": "x", "ended_at": "xa", "decision_id": "di", "message_id": "mi",
              "channel": "ch", "sent_at": "sa", "deferred_since": "ds", "branches": "b",
-             "pack_hash": "h"}
+             "pack_hash": "h", "task_id": "tk", "attempt": "n", "not_before": "nb"}
 _RUN_TIMES = frozenset({"entered_at", "step_entered_at", "due_at", "ended_at", "sent_at",
-                        "deferred_since"})
+                        "deferred_since", "not_before"})
 _STATES = {"a": "active", "w": "waiting", "e": "ended"}
 _STATE_CODES = {state: code for code, state in _STATES.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

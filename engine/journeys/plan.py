@@ -67,6 +67,11 @@ class StepPlan:
     split: tuple[Branch, ...] = ()
     end: str | None = None
     max_delay: timedelta = DEFAULT_MAX_DELAY
+    # A call task (engine.agenda.language.TaskStepPlan) booked in an agent's agenda
+    # and decided at its slot; ``channel`` and ``actions`` are the task's.
+    task: Any = None
+    # Consents the step records (channel -> given), with the step as their source.
+    consents: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def sends(self) -> bool:
@@ -74,12 +79,13 @@ class StepPlan:
 
     @property
     def waits(self) -> bool:
-        return self.wait is not None or self.wait_until is not None
+        return self.wait is not None or self.wait_until is not None or self.task is not None
 
     @property
     def listen_for(self) -> timedelta:
         """How long after its message the step waits for outcomes and events."""
-        return max((t.within for t in self.then if t.within is not None), default=timedelta(0))
+        found = max((t.within for t in self.then if t.within is not None), default=timedelta(0))
+        return max(found, self.task.result_within) if self.task is not None else found
 
     def transition(self, on: str | None = None, event: str | None = None) -> Transition | None:
         return next((t for t in self.then if (on is not None and t.on == on)

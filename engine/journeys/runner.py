@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.agenda.service import AgendaService
 from engine.errors import EngineError, StoreUnavailable
 from engine.journeys.env import ContactEnv, next_anniversary
 from engine.journeys.machine import (
@@ -35,6 +36,7 @@ from engine.journeys.model import (
 )
 from engine.journeys.plan import JourneyPlan
 from engine.journeys.ports import JourneyStore
+from engine.model import ContactSnapshot
 from engine.plan import Plan
 from engine.service import DecisionService
 
@@ -82,9 +84,22 @@ class PassSummary:
 class JourneyService:
     """Events, outcomes and due steps, through the DecisionService."""
 
-    def __init__(self, decisions: DecisionService, store: JourneyStore):
+    def __init__(self, decisions: DecisionService, store: JourneyStore,
+                 agenda: AgendaService | None = None):
         self.decisions = decisions
         self.store = store
+        self.agenda = agenda  # books the call tasks of task steps (None: the pack has none)
+
+    def env(self, contact_id: str, can_send: bool = False, event: ContactEvent | None = None,
+            snapshot: ContactSnapshot | None = None) -> ContactEnv:
+        return ContactEnv(self.decisions, self.plan, contact_id, can_send, event, snapshot,
+                          self.agenda)
+
+    def applied(self, effects: Effects) -> None:
+        """What a committed change asks of the agenda: withdraw tasks of ended runs."""
+        if self.agenda is not None:
+            for task_id, why in effects.cancel_tasks:
+                self.agenda.cancel(task_id, why)
 
     @property
     def plan(self) -> Plan:
@@ -101,20 +116,22 @@ class JourneyService:
             return EventResult(duplicate=True)
         declared = plan.events.get(event.type)
         if declared is not None and declared.sets:
-            ContactEnv(self.decisions, plan, event.contact_id, False, event).set_profile(
+            self.env(event.contact_id, event=event).set_profile(
                 declared.sets, event.at)
         for _ in range(ATTEMPTS):
-            result, change = self._event_change(plan, event)
+            result, change, effects = self._event_change(plan, event)
             committed = self.store.commit(change)
             if committed.ok:
+                self.applied(effects)
                 return result
             if committed.duplicate_event:
                 return EventResult(duplicate=True)
         raise EngineError(f"event {event.event_id}: the contact's runs kept changing")
 
-    def _event_change(self, plan: Plan, event: ContactEvent) -> tuple[EventResult, RunChange]:
+    def _event_change(self, plan: Plan, event: ContactEvent
+                      ) -> tuple[EventResult, RunChange, Effects]:
         state = self.store.journey_state(event.contact_id)
-        env = ContactEnv(self.decisions, plan, event.contact_id, can_send=False, event=event)
+        env = self.env(event.contact_id, event=event)
         effects, result = Effects(), EventResult()
         change = _Change(event.contact_id)
         for run in state.runs:
@@ -135,7 +152,7 @@ class JourneyService:
             elif journey.trigger.kind == "no_event":
                 _watch_silence(journey, state, event, change)
         _watch_dates(plan, env, state, event.at, change)
-        return result, change.build(effects, event=event)
+        return result, change.build(effects, event=event), effects
 
     def _start(self, journey: JourneyPlan, env: ContactEnv, runs: tuple[Run, ...],
                cause: str, at: datetime, effects: Effects,
@@ -152,8 +169,9 @@ class JourneyService:
     # -- outcomes and profiles -------------------------------------------------------------
 
     def route_outcome(self, contact_id: str, run_id: str, decision_id: str, outcome: str,
-                      at: datetime) -> Run | None:
-        """Move the run whose step's message got ``outcome``; the moved run or None."""
+                      at: datetime, resume_at: datetime | None = None) -> Run | None:
+        """Move the run whose step's message got ``outcome``; the moved run or None.
+        ``resume_at``: the time a call's ``callback`` result asks for."""
         plan = self.plan
         for _ in range(ATTEMPTS):
             state = self.store.journey_state(contact_id)
@@ -161,13 +179,15 @@ class JourneyService:
             journey = plan.journey(run.journey_id) if run else None
             if journey is None:
                 return None
-            env = ContactEnv(self.decisions, plan, contact_id, can_send=False)
+            env = self.env(contact_id)
             effects, change = Effects(), _Change(contact_id)
-            moved = on_outcome(journey, run, decision_id, outcome, at, env.tz, effects)
+            moved = on_outcome(journey, run, decision_id, outcome, at, env.tz, effects,
+                               resume_at)
             if moved is not None:
                 moved = advance(journey, moved, at, env, effects)
                 change.update(moved, run)
             if self.store.commit(change.build(effects)).ok:
+                self.applied(effects)
                 return moved
         return None
 
@@ -178,10 +198,23 @@ class JourneyService:
             return
         state = self.store.journey_state(contact_id)
         change = _Change(contact_id)
-        _watch_dates(plan, ContactEnv(self.decisions, plan, contact_id, False), state, at,
-                     change)
+        _watch_dates(plan, self.env(contact_id), state, at, change)
         if change.watches:
             self.store.commit(change.build(Effects()))
+
+    def reschedule(self, contact_id: str, run_id: str, task_id: str, at: datetime) -> bool:
+        """A run waiting to decide its task at a slot that moved (the task was
+        reassigned) becomes due at the new slot."""
+        for _ in range(ATTEMPTS):
+            run = self.store.journey_state(contact_id).run(run_id)
+            if run is None or run.state != "active" or run.task_id != task_id \
+                    or run.due_at == at:
+                return False
+            change = _Change(contact_id)
+            change.update(run.evolve(due_at=at), run)
+            if self.store.commit(change.build(Effects())).ok:
+                return True
+        return False
 
     def contact_runs(self, contact_id: str) -> JourneyState:
         return self.store.journey_state(contact_id)

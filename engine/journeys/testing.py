@@ -11,6 +11,11 @@ to ``until``, and every message the runs queued, in any outbox and any state,
 is compared in time order with ``expect.sent``; ``expect.runs`` checks the
 contact's runs in entry order. No sender takes the messages: they stay ready,
 and a goal event withdraws (cancels) its run's last one.
+
+Call tasks: the test's ``agents`` are stored first; a ``result`` item records
+a call's result on the step's latest task (``record_task_result``, as the API
+does), and ``expect.tasks`` checks the contact's tasks in creation order: the
+agent (or ``unassigned``), the slot (``at``), the status.
 """
 from __future__ import annotations
 
@@ -18,11 +23,15 @@ import itertools
 from datetime import datetime
 from typing import Any
 
+from engine.agenda.memory import MemoryAgendaStore
+from engine.agenda.model import Task, TaskResult, agent_from_mapping
+from engine.agenda.service import AgendaError, AgendaService
 from engine.backends import ExecutionBackend
 from engine.errors import UnknownDecision
 from engine.journeys.memory import MemoryJourneyStore
 from engine.journeys.model import MESSAGE_STATES, ContactEvent, OutboxMessage, Run
 from engine.journeys.runner import InvalidEvent, JourneyService
+from engine.journeys.tasks import record_task_result
 from engine.model import OutcomeReport
 from engine.plan import Plan
 from engine.service import ActivePack, DecisionService
@@ -37,9 +46,13 @@ def run_journey_test(plan: Plan, spec: dict[str, Any], backend: ExecutionBackend
     run = JourneyTestRun(plan, spec, backend)
     run.play()
     expect = spec["expect"]
-    failures = run.problems + compare_sent(plan, expect.get("sent") or [], run.sent())
+    failures = list(run.problems)
+    if "sent" in expect:
+        failures += compare_sent(plan, expect["sent"] or [], run.sent())
     if "runs" in expect:
         failures += compare_runs(expect["runs"] or [], run.runs())
+    if "tasks" in expect:
+        failures += compare_tasks(plan, expect["tasks"] or [], run.tasks())
     if failures:
         failures += run.trace()
     return failures
@@ -57,7 +70,12 @@ class JourneyTestRun:
         self.decisions = DecisionService(self.contacts, ActivePack(plan), backend,
                                          new_id=lambda: f"pack-test-{next(serial)}",
                                          events=self.journeys)
-        self.service = JourneyService(self.decisions, self.journeys)
+        self.agenda = MemoryAgendaStore()
+        for raw in spec.get("agents") or []:
+            fields = {k: v for k, v in raw.items() if k != "id"}
+            self.agenda.put_agent(agent_from_mapping(raw["id"], fields))
+        self.service = JourneyService(self.decisions, self.journeys,
+                                      AgendaService(self.agenda, self.decisions))
         self.problems: list[str] = []
 
     def play(self) -> None:
@@ -89,6 +107,8 @@ class JourneyTestRun:
             self._event(where, item, at)
         elif "outcome" in item:
             self._outcome(where, item, at)
+        elif "result" in item:
+            self._result(where, item, at)
         else:
             self._profile(where, item, at)
 
@@ -118,6 +138,27 @@ class JourneyTestRun:
         if not recorded.duplicate and recorded.entry.run_id is not None:
             self.service.route_outcome(recorded.contact_id, recorded.entry.run_id,
                                        message.decision_id, item["outcome"], at)
+
+    def _result(self, where: str, item: dict[str, Any], at: datetime) -> None:
+        step, journey = item["step"], item.get("journey")
+        mine = [t for t in self.tasks() if t.step_id == step
+                and journey in (None, t.journey_id)]
+        if not mine or mine[-1].status != "open":
+            seen = f"its latest task is {mine[-1].status}" + (
+                f" for {isoformat(mine[-1].slot_at)}" if mine[-1].slot_at else "") \
+                if mine else "it booked no task"
+            self.problems.append(f"{where}: no open call of step {step} at {isoformat(at)} to "
+                                 f"post {item['result']} for ({seen})")
+            return
+        callback = _moment(item["callback_at"], self.plan) if "callback_at" in item else None
+        result = TaskResult(item["result"], at, item.get("notes"), item.get("value"), callback)
+        try:
+            record_task_result(self.service, mine[-1].task_id, result)
+        except AgendaError as exc:
+            self.problems.append(f"{where}: {exc}")
+
+    def tasks(self) -> list[Task]:
+        return self.agenda.contact_tasks(self.contact_id)
 
     def _profile(self, where: str, item: dict[str, Any], at: datetime) -> None:
         profile = dict(item["profile"] or {})
@@ -200,3 +241,28 @@ def compare_runs(expected: list[dict[str, Any]], runs: tuple[Run, ...]) -> list[
 def _run_text(run: Run) -> str:
     where = f"ended {run.end}" if run.state == "ended" else f"{run.state} at {run.step_id}"
     return f"{run.journey_id} {where}"
+
+
+def compare_tasks(plan: Plan, expected: list[dict[str, Any]], tasks: list[Task]) -> list[str]:
+    """``tasks[i].key: expected ..., got ...`` for the contact's tasks, by creation."""
+    failures = []
+    if len(expected) != len(tasks):
+        got = "; ".join(_task_text(t) for t in tasks) or "none"
+        failures.append(f"tasks: expected {len(expected)} task(s), got {len(tasks)} ({got})")
+    for number, (want, task) in enumerate(zip(expected, tasks, strict=False)):
+        have = {"step": task.step_id, "action": task.action_id, "journey": task.journey_id,
+                "agent": task.agent_id or "unassigned", "status": task.status,
+                "at": task.slot_at}
+        for key, value in want.items():
+            wanted = _moment(value, plan) if key == "at" else value
+            if have[key] != wanted:
+                shown = isoformat(have[key]) if key == "at" and have[key] else have[key]
+                failures.append(f"tasks[{number}].{key}: expected {value}, got {shown} "
+                                f"({_task_text(task)})")
+    return failures
+
+
+def _task_text(task: Task) -> str:
+    when = isoformat(task.slot_at) if task.slot_at else "no slot"
+    return f"{task.step_id} {task.action_id} for {task.agent_id or 'unassigned'} at {when} " \
+           f"({task.status})"

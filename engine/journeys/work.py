@@ -40,8 +40,7 @@ class ContactWork:
         and watches, so that a worker catching up decides each step against the
         history an on-time worker would have seen."""
         state = self.state
-        env = ContactEnv(self.service.decisions, self.plan, self.contact_id,
-                         snapshot=self.snapshot)
+        env = self.service.env(self.contact_id, can_send=True, snapshot=self.snapshot)
         queue: list[tuple[datetime, int, Run | None, DueTimer]] = []
         for timer in self.due:
             run = None if timer.kind == "watch" else self._current(timer, state)
@@ -78,7 +77,8 @@ class ContactWork:
         sends: dict[str, list[tuple[Run, DueTimer]]] = {}
         for _, _, run, timer in batch:
             step = self._step(run) if run is not None else None
-            if step is not None and step.sends and step.when is None and run.state == "active":
+            if step is not None and step.sends and step.task is None and step.when is None \
+                    and run.state == "active":
                 sends.setdefault(step.channel, []).append((run, timer))
         order = {id(item): index for index, item in enumerate(batch)}
         runs = {id(item[2]): item for item in batch if item[2] is not None}
@@ -151,6 +151,7 @@ class ContactWork:
         if not result.ok:
             self.summary.conflicts += 1
             return False
+        self.service.applied(effects)
         self.summary.runs_moved += len(change.runs)
         self.summary.sent += len(effects.messages)
         self.summary.deferred += sum(".deferred." in c for _, c in effects.counts)

@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
+from engine.agenda.language import compile_routing
 from engine.decision.content import compile_content
 from engine.decision.facts import order_fact_rules
 from engine.decision.policies import checks_for
@@ -30,7 +31,7 @@ from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
-            "policies", "fallbacks", "events", "events_strict", "journeys", "tests")
+            "policies", "fallbacks", "events", "events_strict", "journeys", "routing", "tests")
 CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "deliver",
                 "description")
 DELIVER_KEYS = ("webhook", "secret_env", "max_attempts")
@@ -119,6 +120,8 @@ class _PackCompiler(Checker):
         journeys_compiler = JourneyCompiler(self, self.channels, actions, events, strict)
         journeys = journeys_compiler.compile(top.get("journeys"))
         self.fact_readers += journeys_compiler.expressions
+        routing, routing_reads = compile_routing(self, top.get("routing"))
+        self.fact_readers += routing_reads
         self.check_fact_references(facts)
         tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids),
                               journeys, events, tz)
@@ -135,7 +138,7 @@ class _PackCompiler(Checker):
             fallbacks=fallbacks,
             candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
                         for c in self.channels},
-            events=events, events_strict=strict, journeys=journeys,
+            events=events, events_strict=strict, journeys=journeys, routing=routing,
             reads_events=any(getattr(expr, "reads_events", False)
                              for _, expr in self.fact_readers),
         )

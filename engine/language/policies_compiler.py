@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.agenda.model import RESULTS, TASK_STATES, AgentProblems, agent_from_mapping
 from engine.journeys.model import MESSAGE_STATES, RUN_STATES
 from engine.language.checks import Checker
 from engine.language.expressions import Expression, compile_expression
@@ -24,13 +25,16 @@ TEST_KEYS = ("name", "at", "contact", "history", "request", "expect", "descripti
 REQUEST_KEYS = ("channel", "placement", "context", "profile", "limit")
 EXPECT_KEYS = ("actions", "excluded", "facts", "fallback")
 HISTORY_KEYS = ("action", "channel", "at", "outcomes", "placement")
-JOURNEY_TEST_KEYS = ("name", "at", "contact", "history", "timeline", "until", "expect",
-                     "description")
+JOURNEY_TEST_KEYS = ("name", "at", "contact", "history", "agents", "timeline", "until",
+                     "expect", "description")
 JOURNEY_TEST_REQUIRED = ("name", "contact", "timeline", "until", "expect")
 # A timeline item is one of these forms, with the keys that may go with it.
-TIMELINE_FORMS = {"event": ("data", "id"), "outcome": ("step", "journey"), "profile": ()}
-TIMELINE_KEYS = ("at", "event", "data", "id", "outcome", "step", "journey", "profile")
-JOURNEY_EXPECT_KEYS = ("sent", "runs")
+TIMELINE_FORMS = {"event": ("data", "id"), "outcome": ("step", "journey"), "profile": (),
+                  "result": ("step", "journey", "callback_at", "value", "notes")}
+TIMELINE_KEYS = ("at", "event", "data", "id", "outcome", "step", "journey", "profile", "result",
+                 "callback_at", "value", "notes")
+JOURNEY_EXPECT_KEYS = ("sent", "runs", "tasks")
+TASK_KEYS = ("step", "action", "agent", "at", "status", "journey")
 SENT_KEYS = ("step", "action", "channel", "at", "journey", "state")
 RUN_KEYS = ("journey", "state", "end", "step")
 
@@ -205,6 +209,7 @@ class StepRef:
     step: str
     channel: str | None
     actions: frozenset[str]
+    task: bool = False
 
 
 class JourneyIndex:
@@ -212,8 +217,8 @@ class JourneyIndex:
 
     def __init__(self, journeys: tuple[Any, ...] = (), events: Any = (), tz: Any = None):
         self.tz = tz or UTC
-        self.steps = [StepRef(j.id, s.id, s.channel, s.actions) for j in journeys
-                      for s in j.steps]
+        self.steps = [StepRef(j.id, s.id, s.channel, s.actions, s.task is not None)
+                      for j in journeys for s in j.steps]
         self.journeys = {j.id: [s.id for s in j.steps] for j in journeys}
         self.events = set(events).union(*(j.events_read for j in journeys))
 
@@ -238,6 +243,7 @@ def check_journey_test(checker: Checker, path: Path, spec: dict[str, Any], chann
                        action_ids, index: JourneyIndex) -> None:
     """A journey test: contact, timeline (in time order), until and expect."""
     check_contact(checker, path, spec, channels, action_ids)
+    _agents(checker, path + ("agents",), spec.get("agents"))
     moments = []
     if "at" in spec:
         moments.append((path + ("at",), _instant(checker, path + ("at",), spec["at"], index.tz)))
@@ -248,13 +254,67 @@ def check_journey_test(checker: Checker, path: Path, spec: dict[str, Any], chann
     moments.append((path + ("until",), until))
     _in_order(checker, moments, "the timeline runs forward: start (at), items, then until")
     path += ("expect",)
-    expect = checker.mapping(path, spec.get("expect"), JOURNEY_EXPECT_KEYS, ("sent",)) or {}
+    expect = checker.mapping(path, spec.get("expect"), JOURNEY_EXPECT_KEYS) or {}
+    if spec.get("expect") is not None and not expect:
+        checker.problem(path, "expect lists what the runs did: sent, runs or tasks")
     sent = [(path + ("sent", n, "at"), _sent_item(checker, path + ("sent", n), item, channels,
                                                   action_ids, index))
             for n, item in enumerate(checker.sequence(path + ("sent",), expect.get("sent")))]
     _in_order(checker, sent, "sent lists the messages in time order")
     for n, item in enumerate(checker.sequence(path + ("runs",), expect.get("runs"))):
         _run_item(checker, path + ("runs", n), item, index)
+    for n, item in enumerate(checker.sequence(path + ("tasks",), expect.get("tasks"))):
+        _task_item(checker, path + ("tasks", n), item, action_ids, index)
+
+
+def _agents(checker: Checker, path: Path, raw: Any) -> None:
+    """A test's agents, in the form the API takes them (plus their ``id``)."""
+    seen: dict[str, Path] = {}
+    for number, item in enumerate(checker.sequence(path, raw)):
+        item_path = path + (number,)
+        if not isinstance(item, dict):
+            checker.problem(item_path, "an agent is a mapping with id, name, team, "
+                                       "working_hours...")
+            continue
+        agent_id = checker.identifier(item_path + ("id",), item.get("id"))
+        checker.unique(item_path + ("id",), seen, agent_id, "agent")
+        try:
+            agent_from_mapping(agent_id or "agent", {k: v for k, v in item.items() if k != "id"})
+        except AgentProblems as exc:
+            for name, messages in exc.problems.items():
+                checker.problem(item_path + tuple(name.split(".")), " ".join(messages))
+
+
+def _result_item(checker: Checker, path: Path, item: dict[str, Any],
+                 index: JourneyIndex) -> None:
+    _one_of(checker, path + ("result",), item["result"], RESULTS, "call result")
+    if "step" not in item:
+        checker.problem(path, "a result names the task step whose latest call it is for (step:)")
+        return
+    for step in index.find(checker, path + ("step",), item["step"], item.get("journey")):
+        if not step.task:
+            checker.problem(path + ("step",), f"step {step.journey}.{step.step} books no call "
+                                              "task: no call result can be posted for it")
+    if (item["result"] == "callback") != ("callback_at" in item):
+        checker.problem(path + ("callback_at",), "callback_at goes with result: callback, and "
+                                                 "a callback needs it")
+    if "callback_at" in item:
+        _instant(checker, path + ("callback_at",), item["callback_at"], index.tz)
+
+
+def _task_item(checker: Checker, path: Path, item: Any, action_ids,
+               index: JourneyIndex) -> None:
+    item = checker.mapping(path, item, TASK_KEYS, ("step", "agent")) or {}
+    if "action" in item:
+        _one_of(checker, path + ("action",), item["action"], action_ids, "action")
+    for step in index.find(checker, path + ("step",), item.get("step"), item.get("journey")):
+        if not step.task:
+            checker.problem(path + ("step",), f"step {step.journey}.{step.step} books no call "
+                                              "task")
+    if "status" in item:
+        _one_of(checker, path + ("status",), item["status"], TASK_STATES, "task state")
+    if "at" in item:
+        _instant(checker, path + ("at",), item["at"], index.tz)
 
 
 def _timeline_item(checker: Checker, path: Path, item: Any,
@@ -265,12 +325,14 @@ def _timeline_item(checker: Checker, path: Path, item: Any,
     forms = [form for form in TIMELINE_FORMS if form in item]
     if len(forms) != 1:
         checker.problem(path, "a timeline item has one of event: (an event type), outcome: "
-                              "(with step:) or profile: (attributes to change)")
+                              "(with step:), result: (a call's, with step:) or profile: "
+                              "(attributes to change)")
     for form in forms[:1]:
         for key in item:
             if key not in ("at", form) + TIMELINE_FORMS[form]:
                 checker.problem(path + (key,), f"{key} does not go with {form}:")
-        {"event": _event_item, "outcome": _outcome_item, "profile": _profile_item}[form](
+        {"event": _event_item, "outcome": _outcome_item, "profile": _profile_item,
+         "result": _result_item}[form](
             checker, path, item, index)
     return _instant(checker, path + ("at",), item.get("at"), index.tz)
 
