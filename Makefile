@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 2
 WORKER_METRICS_PORT ?= 9101
 
-.PHONY: install redis-server run test lint bench clean
+.PHONY: install redis-server chromium run test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ run: install
 redis-server:
 	.ci/ensure-redis
 
-test: install redis-server
+chromium:
+	.ci/ensure-chromium
+
+test: install redis-server chromium
 	$(PY) -m engine test rules/
 	$(PY) -m engine test rules/ --engine durable
 	$(PY) -m pytest

@@ -26,13 +26,14 @@ from typing import Any
 
 from api.config import ConfigurationError, load_config, store_options
 from api.logs import configure_logging
+from engine.agenda.service import AgendaService
 from engine.backends import backend_from_name
 from engine.errors import EngineError, InvalidPack, StoreUnavailable
 from engine.journeys.runner import DEFAULT_LEASE_S, JourneyService, PassSummary
 from engine.language.compiler import load_pack
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
-from store import journeys_from_url, store_from_url
+from store import agenda_from_url, journeys_from_url, store_from_url
 
 log = logging.getLogger("nba.worker")
 IDLE_SLEEP_S = 0.5
@@ -74,9 +75,11 @@ def build(settings: dict[str, Any]) -> tuple[JourneyService, Any]:
     contacts = store_from_url(settings["NBA_STORE_URL"], options)
     journeys = journeys_from_url(settings["NBA_STORE_URL"], options)
     decisions = DecisionService(contacts, ActivePack(plan), backend, events=journeys)
+    agenda = AgendaService(agenda_from_url(settings["NBA_STORE_URL"], options), decisions)
     from delivery import WebhookDelivery
 
-    return JourneyService(decisions, journeys), WebhookDelivery(journeys, plan.channels)
+    return (JourneyService(decisions, journeys, agenda),
+            WebhookDelivery(journeys, plan.channels))
 
 
 def run_once(service: JourneyService, delivery: Any, now: datetime, limit: int,

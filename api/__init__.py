@@ -1,6 +1,7 @@
 """The HTTP edge: a Flask app factory around the decision core."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from api.config import ConfigurationError, load_config, parse_api_keys, store_op
 from api.errors import register_error_handlers
 from api.logs import configure_logging, register_access_log
 from api.telemetry import init_sentry
+from engine.agenda.service import AgendaService
 from engine.backends import backend_from_name
 from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
@@ -20,7 +22,7 @@ from engine.language.compiler import load_pack
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
-from store import MEMORY_URL, journeys_from_url, store_from_url
+from store import MEMORY_URL, agenda_from_url, journeys_from_url, store_from_url
 
 log = logging.getLogger("nba.api")
 
@@ -37,6 +39,7 @@ class Services:
     api_keys: dict[str, str]
     clock: Callable[[], datetime]
     journeys: JourneyService
+    agenda: AgendaService
 
 
 def _now() -> datetime:
@@ -55,6 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.config.update(settings, MAX_CONTENT_LENGTH=settings["NBA_MAX_BODY_BYTES"])
     app.json.sort_keys = False
+    app.secret_key = _session_secret(settings)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     plan = load_pack(settings["NBA_PACK"])
     try:
         backend = backend_from_name(settings["NBA_ENGINE"])
@@ -71,11 +76,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     pack = ActivePack(plan)
     journey_store = _journey_store(settings, options)
     decisions = DecisionService(store, pack, backend, events=journey_store)
+    agenda = AgendaService(_agenda_store(settings, options), decisions)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
         decisions=decisions, backend_name=backend.name,
         api_keys=keys, clock=settings.get("NBA_CLOCK") or _now,
-        journeys=JourneyService(decisions, journey_store),
+        journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
     )
     if not keys:
         log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
@@ -100,12 +106,35 @@ def _journey_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
         raise ConfigurationError(str(exc)) from exc
 
 
+def _session_secret(settings: Mapping[str, Any]) -> bytes:
+    """What signs the agent screen's session cookies: NBA_SECRET_KEY, else a value
+    derived from the API keys (the same in every worker and machine, and a
+    session ends when the keys change)."""
+    if settings["NBA_SECRET_KEY"]:
+        return settings["NBA_SECRET_KEY"].encode()
+    return hashlib.sha256(b"nba-agent-session\0" + settings["NBA_API_KEYS"].encode()).digest()
+
+
+def _agenda_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """Agents, tasks and assignments: in the same database as the contacts (an
+    in-memory one for a test that wires in its own NBA_STORE without
+    NBA_AGENDA_STORE)."""
+    if settings.get("NBA_AGENDA_STORE") is not None:
+        return settings["NBA_AGENDA_STORE"]
+    if settings.get("NBA_STORE") is not None:
+        return agenda_from_url(MEMORY_URL)
+    try:
+        return agenda_from_url(settings["NBA_STORE_URL"], options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
 def _register(app: Flask) -> None:
-    from api import contacts, decisions, journeys, meta
+    from api import agents, contacts, decisions, journeys, meta, web
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, meta):
+    for module in (decisions, contacts, journeys, agents, meta, web):
         app.register_blueprint(module.blueprint)
 
 

@@ -1,4 +1,6 @@
-"""API keys with roles: channel, author, admin."""
+"""API keys with roles: channel (calling channels), author (rule authors), admin,
+agent (call-centre agents: their agenda, contacts, results) and supervisor
+(agents' agendas, the unassigned queue, reassignment)."""
 from __future__ import annotations
 
 import hmac
@@ -10,16 +12,22 @@ from flask import current_app, g, request
 from api.errors import Forbidden, Unauthorized
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "decide": frozenset({"channel", "admin"}),
+    "decide": frozenset({"channel", "agent", "supervisor", "admin"}),
     "simulate": frozenset({"channel", "author", "admin"}),
-    "record_outcome": frozenset({"channel", "admin"}),
-    "read_contacts": frozenset({"channel", "admin"}),
+    "record_outcome": frozenset({"channel", "agent", "supervisor", "admin"}),
+    "read_contacts": frozenset({"channel", "agent", "supervisor", "admin"}),
     "write_contacts": frozenset({"channel", "admin"}),
     "erase_contacts": frozenset({"admin"}),
     "read_pack": frozenset({"author", "admin"}),
     "post_events": frozenset({"channel", "admin"}),
     "read_outbox": frozenset({"channel", "admin"}),
-    "read_journeys": frozenset({"channel", "author", "admin"}),
+    "read_journeys": frozenset({"channel", "author", "admin", "supervisor"}),
+    "read_agents": frozenset({"channel", "agent", "supervisor", "admin"}),
+    "write_agents": frozenset({"admin"}),
+    "read_agenda": frozenset({"channel", "agent", "supervisor", "admin"}),
+    "record_task_result": frozenset({"channel", "agent", "supervisor", "admin"}),
+    "reassign_tasks": frozenset({"supervisor", "admin"}),
+    "read_unassigned": frozenset({"supervisor", "admin"}),
 }
 
 

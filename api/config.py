@@ -25,10 +25,14 @@ DEFAULTS: dict[str, Any] = {
     "NBA_BREAKER_FAILURES": 3,
     "NBA_BREAKER_RESET_S": 1.0,
     "NBA_HISTORY_MAX_DAYS": 730,
+    # The agent screen (/agent): the inbound channel of its recommendations, and the
+    # secret that signs its session cookies (derived from the API keys when unset).
+    "NBA_AGENT_CHANNEL": "agent",
+    "NBA_SECRET_KEY": "",
     "SENTRY_DSN": "",
     "SENTRY_ENVIRONMENT": "",
 }
-ROLES = ("channel", "author", "admin")
+ROLES = ("channel", "author", "admin", "agent", "supervisor")
 # (setting, type, lowest value)
 NUMBERS = (
     ("NBA_MAX_BODY_BYTES", int, 1),

@@ -115,6 +115,7 @@ def erase_contact(contact_id: str):
     contact_id = _checked_id(contact_id)
     erased = nba.store.delete_contact(contact_id)
     erased = nba.journeys.erase(contact_id) or erased  # events, runs, timers, messages
+    erased = nba.agenda.store.erase_contact(contact_id) or erased  # tasks, assignments
     if not erased:
         raise NotFound(f"no contact {contact_id!r}")
     return "", 204

@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from api.telemetry import report_exception
+from engine.agenda.service import AgendaError
 from engine.errors import (
     EngineUnavailable,
     InvalidPack,
@@ -86,6 +87,12 @@ def register_error_handlers(app: Flask) -> None:
     def invalid_event(exc: InvalidEvent):
         return error_body(422, "invalid_event", "the pack refuses this event; see fields",
                           exc.problems)
+
+    @app.errorhandler(AgendaError)
+    def agenda_error(exc: AgendaError):
+        from api.agents import agenda_error_status
+
+        return error_body(agenda_error_status(exc), exc.code, str(exc))
 
     @app.errorhandler(InvalidPack)
     def invalid_pack(exc: InvalidPack):

@@ -6,6 +6,7 @@ from functools import lru_cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from api import agent_schemas as ags
 from api import journey_schemas as js
 from api import schemas
 
@@ -41,6 +42,22 @@ _ROUTES = [
     ("/v1/journeys", "get", "The active pack's journeys", None, "JourneyList"),
     ("/v1/journeys/{journey_id}/stats", "get", "Per-step statistics of a journey", None,
      "JourneyStats"),
+    ("/v1/agents", "get", "Every agent", None, "AgentList"),
+    ("/v1/agents/{agent_id}", "get", "An agent", None, "Agent"),
+    ("/v1/agents/{agent_id}", "put", "Create or replace an agent (admin); an agent made "
+     "inactive hands their open calls to others", "AgentRequest", "Agent"),
+    ("/v1/agents/{agent_id}", "delete", "Remove an agent (admin), reassigning their open calls",
+     None, None),
+    ("/v1/agents/{agent_id}/agenda", "get", "The agent's calls of ?date=YYYY-MM-DD (default "
+     "today in the agent's time zone), with each contact's card, script and reasons", None,
+     "Agenda"),
+    ("/v1/tasks/unassigned", "get", "Calls no agent could take (supervisor)", None, "TaskList"),
+    ("/v1/tasks/{task_id}", "get", "A call task", None, "Task"),
+    ("/v1/tasks/{task_id}/result", "post", "Record a call's result (once) and route its journey",
+     "TaskResultRequest", "TaskResultResponse"),
+    ("/v1/tasks/{task_id}/reassign", "post", "Move a call to another agent (supervisor)",
+     "ReassignRequest", "Task"),
+    ("/v1/contacts/{contact_id}/tasks", "get", "A contact's call tasks", None, "TaskList"),
     ("/v1/pack", "get", "The active rule pack", None, "Pack"),
     ("/healthz", "get", "Liveness, active engine and pack", None, "Health"),
     ("/readyz", "get", "Readiness: the store can be reached", None, "Health"),
@@ -58,6 +75,11 @@ _SCHEMAS = {
     "OutboxLease": js.OutboxLeaseSchema, "AckRequest": js.AckRequestSchema,
     "AckResponse": js.AckResponseSchema, "JourneyList": js.JourneyListSchema,
     "JourneyStats": js.JourneyStatsSchema,
+    "Agent": ags.AgentSchema, "AgentList": ags.AgentListSchema,
+    "AgentRequest": ags.AgentRequestSchema, "Agenda": ags.AgendaSchema, "Task": ags.TaskSchema,
+    "TaskList": ags.TaskListSchema, "TaskResultRequest": ags.TaskResultRequestSchema,
+    "TaskResultResponse": ags.TaskResultResponseSchema,
+    "ReassignRequest": ags.ReassignRequestSchema,
 }
 
 
@@ -90,7 +112,8 @@ def _operation(path: str, summary: str, request: str | None, response: str | Non
     if request:
         operation["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": request}}}
-    names = [name for name in ("contact_id", "channel", "journey_id") if f"{{{name}}}" in path]
+    names = [name for name in ("contact_id", "channel", "journey_id", "agent_id", "task_id")
+             if f"{{{name}}}" in path]
     if names:
         operation["parameters"] = [{"name": name, "in": "path", "required": True,
                                     "schema": {"type": "string"}} for name in names]
