@@ -1,5 +1,5 @@
 """Agents, call tasks, agendas and results over the HTTP API (Flask test client)
-on memory and SQLite, with the service's clock set by the test and the worker
+on memory, SQLite and Redis, with the service's clock set by the test and the worker
 moving time in between."""
 from __future__ import annotations
 
@@ -33,9 +33,14 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def app(request, tmp_path):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/nba.db"
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.cli("FLUSHALL")
+        url = server.url
+    else:
+        url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/nba.db"
     clock = Clock(TUESDAY)
     built = create_app({"NBA_STORE_URL": url, "NBA_API_KEYS": KEYS, "NBA_CLOCK": clock,
                         "NBA_LOG_LEVEL": "WARNING"})

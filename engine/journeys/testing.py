@@ -184,6 +184,8 @@ class JourneyTestRun:
             if counts:
                 steps = ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
                 lines.append(f"(journey {journey.id}: {steps})")
+        for task in self.tasks():
+            lines.append(f"(task {_task_text(task)}: {'; '.join(task.moves)})")
         return lines
 
 
