@@ -19,12 +19,12 @@ from api.agent_schemas import (
 )
 from api.auth import authorize
 from api.bodies import load_body
-from api.errors import InvalidRequest, NotFound
+from api.errors import ApiError, InvalidRequest, NotFound
 from api.schemas import MAX_ID
 from engine.agenda.hours import agent_zone
 from engine.agenda.model import Agent, AgentProblems, Task, TaskResult, agent_from_mapping
 from engine.agenda.service import AgendaError
-from engine.journeys.tasks import agent_left, reassign_task, record_task_result
+from engine.journeys.tasks import agent_left, reassign_task, record_task_result, start_call
 
 blueprint = Blueprint("agents", __name__, url_prefix="/v1")
 _agent_request, _agent, _agents = AgentRequestSchema(), AgentSchema(), AgentListSchema()
@@ -192,6 +192,32 @@ def _run_json(run) -> dict | None:
     return {"run_id": run.run_id, "journey_id": run.journey_id, "step_id": run.step_id,
             "state": run.state, "next_due_at": run.due_at.isoformat() if run.due_at else None,
             "end": run.end}
+
+
+@blueprint.post("/tasks/<task_id>/start")
+def start(task_id: str):
+    """The agent calls now, ahead of the slot: the call is decided now."""
+    authorize("record_task_result")
+    nba = _services()
+    _stored_task(task_id)
+    task = start_call(nba.journeys, task_id, nba.clock())
+    if task.status != "open":
+        reasons = why_not_open(nba, task)
+        raise CallNotAllowed("the call is not allowed now: " + "; ".join(reasons),
+                             {"reasons": reasons})
+    return jsonify(_task.dump(task_json(task)))
+
+
+def why_not_open(nba, task: Task) -> list[str]:
+    """Why a call the agent started did not open: what the decision left out
+    (deferred: it stays planned for later) or why it was cancelled."""
+    if task.status == "planned":
+        return list(nba.agenda.entry(task).excluded) or ["the worker decides it at its slot"]
+    return [task.moves[-1]] if task.moves else [f"the task is {task.status}"]
+
+
+class CallNotAllowed(ApiError):
+    status, code = 409, "call_not_allowed"
 
 
 @blueprint.post("/tasks/<task_id>/reassign")

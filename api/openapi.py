@@ -55,6 +55,9 @@ _ROUTES = [
     ("/v1/tasks/{task_id}", "get", "A call task", None, "Task"),
     ("/v1/tasks/{task_id}/result", "post", "Record a call's result (once) and route its journey",
      "TaskResultRequest", "TaskResultResponse"),
+    ("/v1/tasks/{task_id}/start", "post", "The agent calls now, ahead of the slot: the call "
+     "is decided now and opens if allowed (409 call_not_allowed with the reasons otherwise)",
+     None, "Task"),
     ("/v1/tasks/{task_id}/reassign", "post", "Move a call to another agent (supervisor)",
      "ReassignRequest", "Task"),
     ("/v1/contacts/{contact_id}/tasks", "get", "A contact's call tasks", None, "TaskList"),

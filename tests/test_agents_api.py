@@ -231,3 +231,32 @@ def test_random_agents_and_results_never_cause_a_500(client, body, agent_id):
     result = client.post(f"/v1/tasks/{agent_id}/result", headers=AGENT, data=json.dumps(body),
                          content_type="application/json")
     assert result.status_code in (404, 422), result.get_json()
+
+
+def test_an_agent_may_start_a_call_early_when_the_decision_allows_it_now(app, client, reps):
+    lead(client, "lea")
+    [task] = tasks_of(client, "lea")
+    app.clock.now = TUESDAY + timedelta(minutes=30)  # 16:30 in Paris, before the slot
+    started = client.post(f"/v1/tasks/{task['task_id']}/start", headers=AGENT).get_json()
+    assert (started["status"], started["slot_at"]) == ("open", app.clock.now.isoformat())
+    assert started["decision_id"] is not None
+    done = client.post(f"/v1/tasks/{task['task_id']}/result", headers=AGENT,
+                       json={"outcome": "converted"}).get_json()
+    assert done["run"]["step_id"] == "newsletter"
+    again = client.post(f"/v1/tasks/{task['task_id']}/start", headers=AGENT)
+    assert again.status_code == 409
+
+
+def test_a_call_started_without_consent_is_refused_with_the_reason_and_the_run_goes_on(
+        app, client, reps):
+    lead(client, "lea")
+    client.patch("/v1/contacts/lea", headers=CHANNEL, json={"consents": {"call": False}})
+    [task] = tasks_of(client, "lea")
+    app.clock.now = TUESDAY + timedelta(minutes=30)
+    refused = client.post(f"/v1/tasks/{task['task_id']}/start", headers=AGENT)
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "call_not_allowed" and "consent" in error["message"]
+    assert tasks_of(client, "lea")[0]["status"] == "cancelled"
+    runs = client.get("/v1/contacts/lea/journeys", headers=CHANNEL).get_json()["runs"]
+    assert runs[0]["step_id"] in ("missed_email", "lost")  # on: skipped

@@ -25,7 +25,7 @@ from api.web.labels import LANGUAGES, translator
 from engine.agenda.hours import agent_zone
 from engine.agenda.model import RESULTS, Agent, Task, TaskResult
 from engine.agenda.service import AgendaError, contact_card
-from engine.journeys.tasks import record_task_result
+from engine.journeys.tasks import record_task_result, start_call
 from engine.model import DecisionRequest
 
 blueprint = Blueprint("agent_web", __name__, url_prefix="/agent", template_folder="templates",
@@ -247,6 +247,22 @@ def _callback(raw: str | None, found: Task) -> datetime | None:
     except ValueError:
         abort(400, "call back at: a date and time")
     return moment.replace(tzinfo=agent_zone(agent)) if moment.tzinfo is None else moment
+
+
+@blueprint.post("/tasks/<task_id>/start")
+@signed_in
+def task_start(task_id: str):
+    nba = _nba()
+    found = _task(task_id)
+    try:
+        started = start_call(nba.journeys, found.task_id, nba.clock())
+    except AgendaError as exc:
+        abort(409 if exc.code == "task_not_open" else 400, str(exc))
+    if started.status != "open":
+        from api.agents import why_not_open
+
+        abort(409, "; ".join(why_not_open(nba, started)))
+    return redirect(url_for("agent_web.task", task_id=found.task_id))
 
 
 @blueprint.get("/contacts")

@@ -62,6 +62,8 @@ LABELS: dict[str, dict[str, str]] = {
     "cancelled": {"fr": "annulé", "en": "cancelled"},
     "back": {"fr": "Retour à l'agenda", "en": "Back to the agenda"},
     "opens_at": {"fr": "L'appel s'ouvre à son heure.", "en": "The call opens at its time."},
+    "start_call": {"fr": "Appeler maintenant", "en": "Call now"},
+    "pick_day": {"fr": "Aller au", "en": "Go to"},
     "unknown_contact": {"fr": "Contact inconnu", "en": "Unknown contact"},
     "language": {"fr": "English", "en": "Français"},
     "journey": {"fr": "Parcours", "en": "Journey"},

@@ -158,6 +158,24 @@ class AgendaService:
         by = f"reassigned to {agent_id} by a supervisor" if agent_id else "reassigned"
         return self.place(task, after, exclude=exclude, agent_id=agent_id, note=by)
 
+    def start_now(self, task_id: str, now: datetime) -> Task:
+        """The agent calls a planned task now, ahead of its slot: the slot moves to
+        now (the agenda's version guards against a concurrent booking)."""
+        for _ in range(ATTEMPTS):
+            task = self.store.get_task(task_id)
+            if task is None:
+                raise AgendaError("unknown_task", f"no task {task_id!r}")
+            if task.status != "planned" or task.agent_id is None:
+                raise AgendaError("task_not_open", f"task {task_id} is {task.status}"
+                                  + ("" if task.agent_id else " and not assigned"))
+            if task.slot_at is not None and task.slot_at <= now:
+                return task
+            version = self.store.agenda_version(task.agent_id)
+            moved = task.moved(f"started early by {task.agent_id}", slot_at=now)
+            if self.store.save_task(moved, version):
+                return moved
+        raise AgendaError("agenda_busy", f"task {task_id}: the agenda kept changing")
+
     def agent_left(self, agent_id: str, now: datetime) -> list[Task]:
         """An agent became inactive or was removed: their open tasks go to others."""
         moved = []

@@ -251,6 +251,18 @@ class JourneyService:
                 summary.errors += 1
         return summary
 
+    def run_contact(self, contact_id: str, now: datetime) -> PassSummary:
+        """What is due for one contact up to ``now``, at once, as a worker pass does
+        it (a call an agent starts early is decided by the request itself). A
+        worker that claims the same timers meanwhile finds them done or stale."""
+        from engine.journeys.work import ContactWork
+
+        state = self.store.journey_state(contact_id)
+        due = [DueTimer(contact_id, run.timer_key, run.due_at) for run in state.runs
+               if run.state != "ended" and run.due_at is not None and run.due_at <= now]
+        snapshot = self.decisions.load(self.plan, contact_id)
+        return ContactWork(self, contact_id, due, now, state, snapshot).run()
+
     def run_until_idle(self, now: datetime, limit: int = 100, passes: int = 10_000,
                        lease_s: float = DEFAULT_LEASE_S) -> PassSummary:
         """Passes until nothing is due at ``now`` (how ``worker --once`` catches up)."""

@@ -42,6 +42,18 @@ def reassign_task(journeys: JourneyService, task_id: str, now: datetime,
     return task
 
 
+def start_call(journeys: JourneyService, task_id: str, now: datetime) -> Task:
+    """An agent starts a planned call now, ahead of its slot: the call is decided
+    now, through the decision path (consent, quiet hours, pressure), and opens if
+    it is allowed; otherwise it is booked again when it is (the task says why)."""
+    agenda = _agenda(journeys)
+    task = agenda.start_now(task_id, now)
+    if task.run_id is not None:
+        journeys.reschedule(task.contact_id, task.run_id, task.task_id, task.slot_at)
+        journeys.run_contact(task.contact_id, now)
+    return agenda.store.get_task(task_id) or task
+
+
 def agent_left(journeys: JourneyService, agent_id: str, now: datetime) -> list[Task]:
     """An agent became inactive or was removed: their open tasks go to other agents
     (or the unassigned queue), and the runs follow."""
