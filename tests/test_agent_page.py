@@ -107,7 +107,8 @@ def sign_in(page, service, key: str = AGENT, agent_id: str = "paris_rep") -> Non
     page.goto(f"{service.url}/agent")
     page.fill("#key", key)
     page.fill("#agent_id", agent_id)
-    page.click("button[type=submit].primary")
+    with page.expect_navigation():
+        page.click("button[type=submit].primary")
 
 
 def shot(page, name: str) -> None:
@@ -125,14 +126,16 @@ def test_an_agent_opens_the_call_sees_the_script_and_reasons_and_records_a_sale(
     assert "lead_call" in row.inner_text() and "à appeler" in row.inner_text()
     shot(page, "agent-agenda.png")
 
-    row.get_by_role("link").click()
+    with page.expect_navigation():
+        row.get_by_role("link").click()
     script = page.locator(".script").inner_text()
     assert "vous nous avez demandé des informations sur sofa" in script
     assert "eligible: contact.lead_at != null" in page.locator(".call .reasons").inner_text()
     assert "75011" in page.locator(".card").inner_text()  # the contact card
     shot(page, "agent-task.png")
 
-    page.click("button[value=converted]")
+    with page.expect_navigation():
+        page.click("button[value=converted]")
     notice = page.locator("#recorded").inner_text()
     assert "Résultat enregistré" in notice and "Vente" in notice
     assert "newsletter" in page.locator("#next-step").inner_text()  # enrolment, then the email
@@ -146,7 +149,8 @@ def test_no_sale_puts_the_follow_up_call_in_the_agenda_ten_days_later(service, l
     page = browser
     sign_in(page, service)
     page.goto(f"{service.url}/agent/tasks/{lead['task_id']}")
-    page.click("button[value=rejected]")
+    with page.expect_navigation():
+        page.click("button[value=rejected]")
     assert "follow_up" in page.locator("#next-step").inner_text()
     tasks = api(service, "GET", f"/v1/contacts/{lead['contact']}/tasks").json()["tasks"]
     follow_up = tasks[-1]
@@ -163,9 +167,11 @@ def test_the_search_box_opens_a_contact_with_the_recommended_action_and_exclusio
         service, lead, browser):
     page = browser
     sign_in(page, service)
+    page.wait_for_selector("#contact-search")
     page.keyboard.press("/")  # keyboard: the search box
     page.keyboard.type(lead["contact"])
-    page.keyboard.press("Enter")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "Léa" in page.locator(".card").inner_text()
     advice = page.locator(".advice").inner_text()
     assert "Action recommandée" in advice
