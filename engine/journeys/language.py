@@ -12,6 +12,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from engine.agenda.language import compile_task
+from engine.journeys.graph import graph_problems
 from engine.journeys.plan import (
     DEFAULT_MAX_DELAY,
     SKIPPED,
@@ -378,50 +379,8 @@ class JourneyCompiler:
     # -- the step graph ----------------------------------------------------------------
 
     def check_graph(self, path: Path, steps: tuple[StepPlan, ...]) -> None:
-        by_id = {s.id: s for s in steps}
-        reached, todo = set(), [steps[0].id]
-        while todo:
-            step = by_id[todo.pop()]
-            if step.id not in reached:
-                reached.add(step.id)
-                todo += [target for target, _ in successors(step)]
-        for step in steps:
-            if step.id not in reached:
-                self.c.problem(path + (step.index,), f"step {step.id} is never reached")
-        cycle = _instant_cycle(steps, by_id)
-        if cycle:
-            self.c.problem(path, "steps loop without a wait: " + " -> ".join(cycle)
-                           + "; put a wait on one of them")
-
-
-def successors(step: StepPlan) -> list[tuple[str, bool]]:
-    """(step id, whether time passes on the way) for every way out of ``step``."""
-    found = [(t.goto, t.within is not None or t.on == TIMEOUT) for t in step.then]
-    found += [(b.goto, False) for b in step.split]
-    if step.next is not None:
-        found.append((step.next, False))
-    return found
-
-
-def _instant_cycle(steps: tuple[StepPlan, ...], by_id: dict[str, StepPlan]) -> list[str]:
-    """A loop of steps through which no time passes, if there is one."""
-    def visit(step_id: str, trail: list[str]) -> list[str]:
-        if step_id in trail:
-            return trail[trail.index(step_id):] + [step_id]
-        step = by_id[step_id]
-        if step.waits:  # time passes here: no loop through this step is instantaneous
-            return []
-        for target, passes_time in successors(step):
-            if not passes_time:
-                found = visit(target, trail + [step_id])
-                if found:
-                    return found
-        return []
-    for step in steps:
-        cycle = visit(step.id, [])
-        if cycle:
-            return cycle
-    return []
+        for problem_path, message in graph_problems(path, steps):
+            self.c.problem(problem_path, message)
 
 
 class _AnyKey(tuple):
