@@ -23,7 +23,8 @@ class Checker:
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(
-            PackProblem(self.doc.filename, self.doc.line_of(path), format_path(path), message))
+            PackProblem(self.doc.filename, self.doc.line_of(path), format_path(path), message,
+                        self.doc.column_of(path)))
 
     def mapping(self, path: Path, value: Any, allowed: Iterable[str],
                 required: Iterable[str] = ()) -> dict[str, Any] | None:
