@@ -8,6 +8,7 @@ from typing import Callable
 from flask import current_app, g, request
 
 from api.errors import Forbidden, Unauthorized
+from engine.authoring.model import Actor
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "decide": frozenset({"channel", "admin"}),
@@ -20,6 +21,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "post_events": frozenset({"channel", "admin"}),
     "read_outbox": frozenset({"channel", "admin"}),
     "read_journeys": frozenset({"channel", "author", "admin"}),
+    "upload_pack": frozenset({"author", "admin"}),
+    "activate_pack": frozenset({"admin"}),
+    "read_audit": frozenset({"author", "admin"}),
 }
 
 
@@ -49,6 +53,13 @@ def authorize(permission: str) -> None:
         allowed = ", ".join(sorted(PERMISSIONS[permission]))
         raise Forbidden(f"a {g.role} key may not {permission.replace('_', ' ')}; "
                         f"this needs a key with role {allowed}")
+
+
+def current_actor() -> Actor:
+    """Who makes the current (authorized) request, for the audit log."""
+    _, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    keys = current_app.extensions["nba"].api_keys
+    return Actor.of_key(g.role, token.strip() if keys else None)
 
 
 def requires(permission: str) -> Callable:
