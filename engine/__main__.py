@@ -4,6 +4,7 @@
     python -m engine test rules/ [--engine durable]
     python -m engine vocabulary
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
+    python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
 
 Exit codes: 0 success, 1 invalid pack or failed test (or no test ran), 2 usage.
 """
@@ -61,6 +62,11 @@ def test(paths: list[str], engine: str = "compiled") -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["publish"]:
+        # An HTTP client of a running service: an edge, beside worker.py.
+        from publish import main as publish_main
+
+        return publish_main(argv[1:])
     if argv[:1] == ["worker"]:
         # The worker is an edge (it opens the stores): it lives beside wsgi.py.
         from worker import main as worker_main
@@ -75,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="execution backend to run them on (default: compiled)")
     commands.add_parser("vocabulary", help="print the functions packs may use")
     commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
+    commands.add_parser("publish", help="upload a pack to a running service (see publish.py)",
+                        add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.paths)
