@@ -27,6 +27,7 @@ from api.pack_schemas import (
 )
 from engine.authoring.errors import NothingToRollBack, PackRefused, UnknownPackVersion
 from engine.authoring.model import PackMeta
+from engine.language.schema import pack_schema
 
 blueprint = Blueprint("packs", __name__, url_prefix="/v1")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
@@ -122,6 +123,12 @@ def _upload_body() -> tuple[bytes, str | None]:
                              "JSON {\"source\": \"...\"} (Content-Type: application/json)")
     body = load_body(_upload)
     return body["source"].encode("utf-8"), body["label"]
+
+
+@blueprint.get("/packs/schema")
+def pack_language_schema():
+    """The JSON Schema of packs, for editors; no key needed (it is documentation)."""
+    return jsonify(pack_schema())
 
 
 @blueprint.get("/packs")

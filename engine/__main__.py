@@ -3,6 +3,7 @@
     python -m engine validate rules/retail.yaml
     python -m engine test rules/ [--engine durable]
     python -m engine vocabulary
+    python -m engine schema                      (JSON Schema of packs, for editors)
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
     python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
 
@@ -17,6 +18,7 @@ import sys
 from engine.backends import BACKENDS, backend_from_name
 from engine.errors import InvalidPack
 from engine.language.compiler import load_pack
+from engine.language.schema import pack_schema
 from engine.language.vocabulary import export_vocabulary
 from engine.testing import pack_files, run_file
 
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     tester.add_argument("--engine", choices=BACKENDS, default="compiled",
                         help="execution backend to run them on (default: compiled)")
     commands.add_parser("vocabulary", help="print the functions packs may use")
+    commands.add_parser("schema", help="print the JSON Schema of the pack language "
+                                       "(for editors)")
     commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
     commands.add_parser("publish", help="upload a pack to a running service (see publish.py)",
                         add_help=False)
@@ -88,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return validate(args.paths)
     if args.command == "test":
         return test(args.paths, args.engine)
+    if args.command == "schema":
+        print(json.dumps(pack_schema(), indent=2))
+        return 0
     print(json.dumps(export_vocabulary(), indent=2))
     return 0
 
