@@ -2,7 +2,11 @@
 activate, roll back, audit; broken packs refused with every problem located."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api import create_app
 from tests.conftest import PACKS
@@ -245,3 +249,39 @@ def test_a_restart_keeps_the_active_version_unless_forced(tmp_path):
     assert decided_hash(forced) != second
     assert forced.get("/v1/audit?limit=1", headers=ADMIN).get_json()["entries"][0]["what"][
         "forced"] is True
+
+
+PACK_LINES = MINIMAL.splitlines()
+yaml_values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+                        st.lists(st.text(max_size=5), max_size=3))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(line=st.integers(0, len(PACK_LINES) - 1), value=yaml_values)
+def test_no_pack_however_mangled_makes_the_upload_answer_500(client, line, value):
+    lines = list(PACK_LINES)
+    key, sep, _ = lines[line].partition(":")
+    lines[line] = f"{key}{sep} {json.dumps(value)}" if sep else json.dumps(value)
+    answer = upload(client, "\n".join(lines) + "\n")
+    assert answer.status_code in (200, 201, 422), answer.get_data(as_text=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=300))
+def test_no_bytes_make_the_upload_answer_500(client, raw):
+    assert upload(client, raw).status_code in (413, 422)
+
+
+@pytest.mark.parametrize("old, new, path", [
+    ("    channels: [email]\n", "    channels:\n", "actions[4].channels"),
+    ("  - id: newsletter\n", "  - id: [newsletter]\n", "actions[4].id"),
+    ("    program: newsletter\n", '    program: "news\\udc80"\n', "actions[4].program"),
+])
+def test_packs_that_once_broke_the_compiler_are_refused_with_their_problem(client, old, new,
+                                                                          path):
+    answer = upload(client, variant().replace(old, new, 1))
+    assert answer.status_code == 422
+    assert path in [p["path"] for p in answer.get_json()["error"]["problems"]]

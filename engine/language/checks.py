@@ -136,8 +136,8 @@ class Checker:
         return None
 
     def unique(self, path: Path, seen: dict[str, Path], value: str | None, what: str) -> None:
-        if value is None:
-            return
+        if not isinstance(value, str):
+            return  # not an id at all: the id check reports it
         if value in seen:
             self.problem(path, f"duplicate {what} id {value!r} (first at {format_path(seen[value])})")
         else:

@@ -351,7 +351,9 @@ class _PackCompiler(Checker):
         valid_from, valid_until = self.validity(path + ("valid",), spec.get("valid"), tz)
         if None in (action_id, program, fields["priority"], fields["value"]) or kind not in KINDS:
             return None
-        ordered = tuple(c for c in spec.get("channels", ()) if c in channels)
+        listed = spec.get("channels")
+        listed = [listed] if isinstance(listed, str) else listed if isinstance(listed, list) else []
+        ordered = tuple(c for c in listed if isinstance(c, str) and c in channels)
         return ActionPlan(id=action_id, program=program, kind=kind, channels=ordered, index=index,
                           valid_from=valid_from, valid_until=valid_until, **fields)
 

@@ -9,6 +9,7 @@ import yaml
 from engine.errors import PackProblem
 
 Path = tuple[Any, ...]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PackLoader(yaml.SafeLoader):
@@ -95,6 +96,10 @@ def _locate(node: yaml.Node, path: Path, where: tuple[dict[Path, int], dict[Path
             problems: list[PackProblem], filename: str) -> None:
     lines, columns = where
     lines[path], columns[path] = node.start_mark.line + 1, node.start_mark.column + 1
+    if isinstance(node, yaml.ScalarNode) and _SURROGATE.search(node.value):
+        problems.append(PackProblem(filename, lines[path], format_path(path),
+                                    "this text holds an escaped lone surrogate (\\uD800 to "
+                                    "\\uDFFF), which is not a character", columns[path]))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
