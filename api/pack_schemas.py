@@ -59,6 +59,15 @@ class UploadAnswerSchema(Schema):
                                                       "already"})
     pack = fields.Nested(PackVersionSchema)
     tests = fields.List(fields.Dict())
+    warnings = fields.List(fields.Nested(lambda: FindingSchema()), metadata={
+        "description": "lint findings: not errors, but what an author wants to know"})
+
+
+class FindingSchema(Schema):
+    line = fields.Integer(allow_none=True)
+    path = fields.String()
+    code = fields.String()
+    message = fields.String()
 
 
 class PackGroupSchema(Schema):

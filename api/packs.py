@@ -99,7 +99,8 @@ def upload_pack():
     active = _authoring().registry.active()
     answer = _answer.dump({"created": upload.created, "pack": _meta(upload.meta, active),
                            "tests": [{"name": r.name, "line": r.line, "passed": r.passed}
-                                     for r in upload.tests]})
+                                     for r in upload.tests],
+                           "warnings": [asdict(f) for f in upload.warnings]})
     return jsonify(answer), 201 if upload.created else 200
 
 

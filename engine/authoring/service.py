@@ -5,6 +5,7 @@ The API and the CLI call these; nothing here knows HTTP or a database.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -17,10 +18,12 @@ from engine.authoring.ports import PackRegistry
 from engine.backends import ExecutionBackend
 from engine.errors import InvalidPack, PackProblem
 from engine.language.compiler import compile_pack
+from engine.language.lint import Finding, lint_pack
 from engine.language.loader import format_path
 from engine.plan import Plan
 from engine.testing import PackTestResult, run_pack_test
 
+log = logging.getLogger("nba.packs")
 UPLOAD_NAME = "<upload>"
 MAX_LABEL = 200
 
@@ -32,6 +35,7 @@ class Upload:
     meta: PackMeta
     created: bool
     tests: tuple[PackTestResult, ...]
+    warnings: tuple[Finding, ...] = ()
 
 
 def normal_hash(text: str) -> str:
@@ -58,15 +62,26 @@ class PackAuthoring:
             raise PackRefused("invalid_pack", list(exc.problems)) from exc
         results = self._run_tests(plan)
         label = (label or "").strip()[:MAX_LABEL] or None
-        meta = PackMeta(plan.hash, plan.name, plan.version, label, actor, self.clock(),
+        now = self.clock()
+        findings = self._lint(plan, now)
+        meta = PackMeta(plan.hash, plan.name, plan.version, label, actor, now,
                         PackTestSummary(True, sum(r.passed for r in results),
-                                    sum(not r.passed for r in results)),
-                        size=len(source))
+                                        sum(not r.passed for r in results)),
+                        tuple(str(f) for f in findings), size=len(source))
         created = self.registry.add(meta, plan.source, AuditEntry(
             meta.uploaded_at, actor, "upload",
             {"hash": plan.hash, "pack": plan.name, "version": plan.version, "label": label}))
         return Upload(meta if created else self.registry.get(plan.hash) or meta, created,
-                      tuple(results))
+                      tuple(results), findings)
+
+    @staticmethod
+    def _lint(plan: Plan, now: datetime) -> tuple[Finding, ...]:
+        """Warnings for the author; a fault in lint must not refuse a valid pack."""
+        try:
+            return tuple(lint_pack(plan, now))
+        except Exception:  # lint is advice: log its fault, store the pack anyway
+            log.exception("lint failed on pack %s", plan.hash)
+            return ()
 
     def _run_tests(self, plan: Plan) -> list[PackTestResult]:
         if not plan.tests:
