@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "NBA_MAX_PACK_BYTES": 2 * 1024 * 1024,
     "NBA_PACK_FORCE": False,
     "NBA_AUTHORS_MAY_ACTIVATE": False,
+    # POST /v1/packs/<hash>/simulate: decisions one request may make per version.
+    "NBA_SIMULATE_MAX_DECISIONS": 5000,
     "NBA_LOG_LEVEL": "INFO",
     "NBA_LOG_FORMAT": "json",
     # Redis store: per-call socket timeouts, immediate retries, circuit breaker,
@@ -38,6 +40,7 @@ ROLES = ("channel", "author", "admin")
 NUMBERS = (
     ("NBA_MAX_BODY_BYTES", int, 1),
     ("NBA_MAX_PACK_BYTES", int, 1),
+    ("NBA_SIMULATE_MAX_DECISIONS", int, 1),
     ("NBA_REDIS_TIMEOUT_MS", float, 1),
     ("NBA_REDIS_CONNECT_TIMEOUT_MS", float, 1),
     ("NBA_REDIS_RETRIES", int, 0),

@@ -1,8 +1,11 @@
 """Marshmallow schemas of the pack registry and audit API (/v1/packs, /v1/audit)."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from marshmallow import RAISE, Schema, fields, validate
 
+from api.schemas import StrictBoolean
 from engine.authoring.service import MAX_LABEL
 from engine.language.compiler import MAX_PACK_BYTES
 
@@ -15,6 +18,26 @@ class PackUploadSchema(Schema):
 
     source = fields.String(required=True, validate=validate.Length(1, MAX_PACK_BYTES))
     label = fields.String(load_default=None, validate=validate.Length(max=MAX_LABEL))
+
+
+class SimContactSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = fields.String(required=True, validate=validate.Length(1, 200))
+    profile = fields.Dict(load_default=dict)
+    consents = fields.Dict(keys=fields.String(), values=StrictBoolean(), load_default=dict)
+
+
+class SimulationRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    contacts = fields.List(fields.Nested(SimContactSchema), required=True,
+                           validate=validate.Length(1, 1000))
+    days = fields.Integer(load_default=7, validate=validate.Range(1, 366))
+    start = fields.AwareDateTime(load_default=None, default_timezone=timezone.utc)
+    against = fields.String(load_default=None, validate=validate.Length(1, 80))
 
 
 class AuditQuerySchema(Schema):

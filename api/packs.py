@@ -23,11 +23,18 @@ from api.pack_schemas import (
     PackProblemSchema,
     PackUploadSchema,
     PackVersionSchema,
+    SimulationRequestSchema,
     UploadAnswerSchema,
 )
-from engine.authoring.errors import NothingToRollBack, PackRefused, UnknownPackVersion
+from engine.authoring.errors import (
+    NothingToRollBack,
+    PackRefused,
+    SimulationTooLarge,
+    UnknownPackVersion,
+)
 from engine.authoring.model import PackMeta
 from engine.language.schema import pack_schema
+from engine.model import ContactRecord
 
 blueprint = Blueprint("packs", __name__, url_prefix="/v1")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
@@ -47,6 +54,7 @@ _activation = ActivationSchema()
 _audit = AuditListSchema()
 _problems = PackProblemSchema(many=True)
 _answer = UploadAnswerSchema()
+_simulation = SimulationRequestSchema()
 
 
 class PackTooLarge(ApiError):
@@ -69,6 +77,11 @@ def refused(exc: PackRefused):
 @blueprint.errorhandler(UnknownPackVersion)
 def unknown_version(exc: UnknownPackVersion):
     return error_body(404, "unknown_pack_version", str(exc))
+
+
+@blueprint.errorhandler(SimulationTooLarge)
+def too_large(exc: SimulationTooLarge):
+    return error_body(422, "simulation_too_large", str(exc))
 
 
 @blueprint.errorhandler(NothingToRollBack)
@@ -157,6 +170,21 @@ def get_pack(pack_hash: str):
 def diff_packs(pack_hash: str, other: str):
     authorize("read_pack")
     return jsonify(_authoring().diff(_checked_hash(pack_hash), _checked_hash(other)))
+
+
+@blueprint.post("/packs/<pack_hash>/simulate")
+def simulate_pack(pack_hash: str):
+    authorize("upload_pack")
+    body = load_body(_simulation)
+    nba = current_app.extensions["nba"]
+    contacts = [ContactRecord(c["id"], c["profile"], c["consents"]) for c in body["contacts"]]
+    against = body["against"]
+    if against == "active":
+        against = _authoring().registry.active()
+    return jsonify(_authoring().simulate(
+        _checked_hash(pack_hash), contacts, body["days"], body["start"] or nba.clock(),
+        _checked_hash(against) if against else None,
+        current_app.config["NBA_SIMULATE_MAX_DECISIONS"]))
 
 
 @blueprint.post("/packs/<pack_hash>/activate")

@@ -5,6 +5,7 @@
     python -m engine vocabulary
     python -m engine schema                      (JSON Schema of packs, for editors)
     python -m engine lint rules/ [--at ISO-8601]  (findings that are not errors)
+    python -m engine simulate PACK --contacts FILE --days N [--against PACK] [--plot PNG]
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
     python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
 
@@ -110,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
                                               "actions, redundant caps...)")
     linter.add_argument("paths", nargs="+")
     linter.add_argument("--at", help="judge validity dates as of this ISO time (default now)")
+    from engine.authoring import simulate_cli
+
+    simulate_cli.add_arguments(commands.add_parser(
+        "simulate", help="a population through a pack, day by day (see simulate_cli.py)"))
     commands.add_parser("vocabulary", help="print the functions packs may use")
     commands.add_parser("schema", help="print the JSON Schema of the pack language "
                                        "(for editors)")
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate(args.paths)
     if args.command == "test":
         return test(args.paths, args.engine)
+    if args.command == "simulate":
+        return simulate_cli.run(args)
     if args.command == "lint":
         try:
             return lint(args.paths, args.at)

@@ -19,3 +19,7 @@ class UnknownPackVersion(EngineError):
 
 class NothingToRollBack(EngineError):
     """A rollback with no earlier active version to go back to."""
+
+
+class SimulationTooLarge(EngineError):
+    """A simulation asked of the service that would take too long to answer."""

@@ -11,10 +11,16 @@ from datetime import datetime
 from typing import Any, Callable
 
 from engine.authoring.diff import diff_sources
-from engine.authoring.errors import NothingToRollBack, PackRefused, UnknownPackVersion
+from engine.authoring.errors import (
+    NothingToRollBack,
+    PackRefused,
+    SimulationTooLarge,
+    UnknownPackVersion,
+)
 from engine.authoring.follower import PackFollower
 from engine.authoring.model import Actor, AuditEntry, PackMeta, PackTestSummary
 from engine.authoring.ports import PackRegistry
+from engine.authoring.simulate import compare, decisions_needed, simulate
 from engine.backends import ExecutionBackend
 from engine.errors import InvalidPack, PackProblem
 from engine.language.compiler import compile_pack
@@ -143,6 +149,24 @@ class PackAuthoring:
             raise NothingToRollBack("no earlier active version to roll back to")
         self.follower.refresh(now_please=True)
         return active, undone
+
+    def simulate(self, pack_hash: str, contacts: list, days: int, start: datetime,
+                 against: str | None, max_decisions: int) -> dict[str, Any]:
+        """A stored version (and optionally another) through a sample of contacts;
+        SimulationTooLarge past ``max_decisions`` decisions per version."""
+        plan = self.follower.plan_of(self.version(pack_hash)[0].hash)
+        other = self.follower.plan_of(self.version(against)[0].hash) if against else None
+        needed = decisions_needed(plan, len(contacts), days)
+        if needed > max_decisions:
+            raise SimulationTooLarge(f"{len(contacts)} contacts over {days} days make {needed} "
+                                     f"decisions; at most {max_decisions} here (use "
+                                     "python -m engine simulate for more)")
+        report = simulate(plan, contacts, days, start, self.test_backend())
+        answer = report.as_dict()
+        if other is not None:
+            answer["comparison"] = compare(report, simulate(other, contacts, days, start,
+                                                            self.test_backend()))
+        return answer
 
     def record_erasure(self, contact_id: str, actor: Actor) -> None:
         """Audit a contact's erasure (by a fingerprint: the log keeps no contact id)."""
