@@ -27,13 +27,15 @@ from typing import Any
 from api.config import ConfigurationError, load_config, store_options
 from api.logs import configure_logging
 from engine.agenda.service import AgendaService
+from engine.authoring.follower import PackFollower
 from engine.backends import backend_from_name
 from engine.errors import EngineError, InvalidPack, StoreUnavailable
 from engine.journeys.runner import DEFAULT_LEASE_S, JourneyService, PassSummary
 from engine.language.compiler import load_pack
-from engine.service import ActivePack, DecisionService
+from engine.plan import Plan
+from engine.service import DecisionService
 from engine.timeutil import UTC
-from store import agenda_from_url, journeys_from_url, store_from_url
+from store import agenda_from_url, journeys_from_url, packs_from_url, store_from_url
 
 log = logging.getLogger("nba.worker")
 IDLE_SLEEP_S = 0.5
@@ -66,20 +68,37 @@ class WorkerMetrics:
                 self.steps.labels(name).inc(value)
 
 
-def build(settings: dict[str, Any]) -> tuple[JourneyService, Any]:
-    """The journey service and the webhook delivery of the configured pack and store."""
-    plan = load_pack(settings["NBA_PACK"])
+class FollowingDelivery:
+    """The webhook delivery of the pack being served, rebuilt when it changes."""
+
+    def __init__(self, journeys: Any, plan: Plan) -> None:
+        self.journeys = journeys
+        self.follow(plan)
+
+    def follow(self, plan: Plan) -> None:
+        from delivery import WebhookDelivery
+
+        self.current = WebhookDelivery(self.journeys, plan.channels)
+
+    def deliver(self, now: datetime, limit: int = 100) -> dict[str, int]:
+        return self.current.deliver(now, limit)
+
+
+def build(settings: dict[str, Any]) -> tuple[JourneyService, Any, PackFollower]:
+    """The journey service, the webhook delivery and the follower of the active pack
+    version (NBA_PACK registered, and activated if none is, as the API does)."""
+    file_plan = load_pack(settings["NBA_PACK"])
     backend = backend_from_name(settings["NBA_ENGINE"])
-    backend.prepare(plan)
     options = store_options(settings)
     contacts = store_from_url(settings["NBA_STORE_URL"], options)
     journeys = journeys_from_url(settings["NBA_STORE_URL"], options)
-    decisions = DecisionService(contacts, ActivePack(plan), backend, events=journeys)
+    follower = PackFollower(packs_from_url(settings["NBA_STORE_URL"], options), backend)
+    pack = follower.start(file_plan, settings["NBA_PACK_FORCE"], datetime.now(UTC))
+    delivery = FollowingDelivery(journeys, pack.plan)
+    follower.on_swap = delivery.follow
+    decisions = DecisionService(contacts, pack, backend, events=journeys)
     agenda = AgendaService(agenda_from_url(settings["NBA_STORE_URL"], options), decisions)
-    from delivery import WebhookDelivery
-
-    return (JourneyService(decisions, journeys, agenda),
-            WebhookDelivery(journeys, plan.channels))
+    return JourneyService(decisions, journeys, agenda), delivery, follower
 
 
 def run_once(service: JourneyService, delivery: Any, now: datetime, limit: int,
@@ -91,10 +110,14 @@ def run_once(service: JourneyService, delivery: Any, now: datetime, limit: int,
 
 
 def run_forever(service: JourneyService, delivery: Any, limit: int, lease_s: float,
-                stop: threading.Event, metrics: WorkerMetrics) -> PassSummary:
-    """Passes on real time until ``stop`` is set; idle passes sleep briefly."""
+                stop: threading.Event, metrics: WorkerMetrics,
+                follower: PackFollower | None = None) -> PassSummary:
+    """Passes on real time until ``stop`` is set; idle passes sleep briefly. Each
+    pass first follows the active pack version (a new one is served within a second)."""
     total = PassSummary()
     while not stop.is_set():
+        if follower is not None:
+            follower.refresh()
         now = datetime.now(UTC)
         started = time.perf_counter()
         try:
@@ -128,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_config()
         configure_logging(settings["NBA_LOG_LEVEL"], settings["NBA_LOG_FORMAT"])
-        service, delivery = build(settings)
+        service, delivery, follower = build(settings)
         now = _moment(args.now) if args.now else datetime.now(UTC)
     except (ConfigurationError, InvalidPack, EngineError, ValueError) as exc:
         print(f"worker cannot start: {exc}", file=sys.stderr)
@@ -143,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     log.info("worker started on pack %s (%s)", service.plan.name, service.plan.hash)
-    total = run_forever(service, delivery, args.limit, args.lease, stop, metrics)
+    total = run_forever(service, delivery, args.limit, args.lease, stop, metrics, follower)
     log.info("worker stopped: %s", json.dumps(asdict(total)))
     return 0
 

@@ -15,6 +15,8 @@ from api.errors import register_error_handlers
 from api.logs import configure_logging, register_access_log
 from api.telemetry import init_sentry
 from engine.agenda.service import AgendaService
+from engine.authoring.follower import PackFollower
+from engine.authoring.service import PackAuthoring
 from engine.backends import backend_from_name
 from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
@@ -22,7 +24,7 @@ from engine.language.compiler import load_pack
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
-from store import MEMORY_URL, agenda_from_url, journeys_from_url, store_from_url
+from store import MEMORY_URL, agenda_from_url, journeys_from_url, packs_from_url, store_from_url
 
 log = logging.getLogger("nba.api")
 
@@ -40,6 +42,7 @@ class Services:
     clock: Callable[[], datetime]
     journeys: JourneyService
     agenda: AgendaService
+    authoring: PackAuthoring
 
 
 def _now() -> datetime:
@@ -65,7 +68,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         backend = backend_from_name(settings["NBA_ENGINE"])
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
-    backend.prepare(plan)
     keys = parse_api_keys(settings["NBA_API_KEYS"])
     try:
         options = {**store_options(settings), "on_circuit_change": metrics.set_circuit_state,
@@ -73,16 +75,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
-    pack = ActivePack(plan)
+    clock = settings.get("NBA_CLOCK") or _now
+    registry = _pack_registry(settings, options)
+    follower = PackFollower(registry, backend)
+    pack = follower.start(plan, settings["NBA_PACK_FORCE"], clock())
+    plan = pack.plan
     journey_store = _journey_store(settings, options)
     decisions = DecisionService(store, pack, backend, events=journey_store)
     agenda = AgendaService(_agenda_store(settings, options), decisions)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
         decisions=decisions, backend_name=backend.name,
-        api_keys=keys, clock=settings.get("NBA_CLOCK") or _now,
+        api_keys=keys, clock=clock,
         journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
+        authoring=PackAuthoring(registry, follower,
+                                lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
     )
+    app.before_request(_following(follower))
     if not keys:
         log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
     init_sentry(settings, release=plan.hash)
@@ -90,6 +99,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     log.info("serving pack %s %s (%s) with the %s engine on %s", plan.name, plan.version,
              plan.hash, backend.name, app.extensions["nba"].store_kind)
     return app
+
+
+def _pack_registry(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """Pack versions and the audit log, in the same database as the contacts
+    (in memory when a test wires in its own NBA_STORE)."""
+    if settings.get("NBA_PACK_REGISTRY") is not None:
+        return settings["NBA_PACK_REGISTRY"]
+    url = MEMORY_URL if settings.get("NBA_STORE") is not None else settings["NBA_STORE_URL"]
+    try:
+        return packs_from_url(url, options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def _following(follower: PackFollower) -> Callable[[], None]:
+    """Before each request: serve the registry's active version if it changed."""
+    def follow() -> None:
+        try:
+            follower.refresh()
+        except Exception:  # following must never fail a request; the next one retries
+            log.exception("could not follow the active pack version")
+    return follow
 
 
 def _journey_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
@@ -130,11 +161,11 @@ def _agenda_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
 
 
 def _register(app: Flask) -> None:
-    from api import agents, contacts, decisions, journeys, meta, web
+    from api import agents, contacts, decisions, journeys, meta, packs, web
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, agents, meta, web):
+    for module in (decisions, contacts, journeys, agents, meta, packs, web):
         app.register_blueprint(module.blueprint)
 
 

@@ -10,6 +10,7 @@ from typing import Callable
 from flask import current_app, g, request
 
 from api.errors import Forbidden, Unauthorized
+from engine.authoring.model import Actor
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "decide": frozenset({"channel", "agent", "supervisor", "admin"}),
@@ -28,6 +29,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record_task_result": frozenset({"channel", "agent", "supervisor", "admin"}),
     "reassign_tasks": frozenset({"supervisor", "admin"}),
     "read_unassigned": frozenset({"supervisor", "admin"}),
+    "upload_pack": frozenset({"author", "admin"}),
+    "activate_pack": frozenset({"admin"}),
+    "read_audit": frozenset({"author", "admin"}),
 }
 
 
@@ -55,8 +59,16 @@ def authorize(permission: str) -> None:
     g.role = role_of(keys, request.headers.get("Authorization"))
     if g.role not in PERMISSIONS[permission]:
         allowed = ", ".join(sorted(PERMISSIONS[permission]))
-        raise Forbidden(f"a {g.role} key may not {permission.replace('_', ' ')}; "
+        article = "an" if g.role[0] in "aeiou" else "a"
+        raise Forbidden(f"{article} {g.role} key may not {permission.replace('_', ' ')}; "
                         f"this needs a key with role {allowed}")
+
+
+def current_actor() -> Actor:
+    """Who makes the current (authorized) request, for the audit log."""
+    _, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    keys = current_app.extensions["nba"].api_keys
+    return Actor.of_key(g.role, token.strip() if keys else None)
 
 
 def requires(permission: str) -> Callable:

@@ -15,6 +15,13 @@ DEFAULTS: dict[str, Any] = {
     "NBA_ENGINE": "compiled",
     "NBA_API_KEYS": "",
     "NBA_MAX_BODY_BYTES": 64 * 1024,
+    # Pack registry: uploads up to this size; NBA_PACK activated at start even when
+    # the registry has an active version; authors may activate and roll back.
+    "NBA_MAX_PACK_BYTES": 2 * 1024 * 1024,
+    "NBA_PACK_FORCE": False,
+    "NBA_AUTHORS_MAY_ACTIVATE": False,
+    # POST /v1/packs/<hash>/simulate: decisions one request may make per version.
+    "NBA_SIMULATE_MAX_DECISIONS": 5000,
     "NBA_LOG_LEVEL": "INFO",
     "NBA_LOG_FORMAT": "json",
     # Redis store: per-call socket timeouts, immediate retries, circuit breaker,
@@ -36,6 +43,8 @@ ROLES = ("channel", "author", "admin", "agent", "supervisor")
 # (setting, type, lowest value)
 NUMBERS = (
     ("NBA_MAX_BODY_BYTES", int, 1),
+    ("NBA_MAX_PACK_BYTES", int, 1),
+    ("NBA_SIMULATE_MAX_DECISIONS", int, 1),
     ("NBA_REDIS_TIMEOUT_MS", float, 1),
     ("NBA_REDIS_CONNECT_TIMEOUT_MS", float, 1),
     ("NBA_REDIS_RETRIES", int, 0),
@@ -43,6 +52,8 @@ NUMBERS = (
     ("NBA_BREAKER_RESET_S", float, 0),
     ("NBA_HISTORY_MAX_DAYS", float, 1),
 )
+
+FLAGS = ("NBA_PACK_FORCE", "NBA_AUTHORS_MAY_ACTIVATE")
 
 
 class ConfigurationError(ValueError):
@@ -63,10 +74,24 @@ def load_config(overrides: Mapping[str, Any] | None = None,
             raise ConfigurationError(f"{name} must be a number, got {config[name]!r}") from exc
         if config[name] < low:
             raise ConfigurationError(f"{name} must be at least {low}, got {config[name]}")
+    for name in FLAGS:
+        config[name] = _flag(name, config[name])
     if config["NBA_LOG_FORMAT"] not in ("json", "text"):
         raise ConfigurationError(f"NBA_LOG_FORMAT must be json or text, got "
                                  f"{config['NBA_LOG_FORMAT']!r}")
     return config
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A yes/no setting: 1, true, yes, on (any case) or 0, false, no, off, empty."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true or false), got {value!r}")
 
 
 def store_options(config: Mapping[str, Any]) -> dict[str, Any]:

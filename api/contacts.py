@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from api.auth import authorize
+from api.auth import authorize, current_actor
 from api.bodies import load_body
 from api.errors import InvalidRequest, NotFound
 from api.journey_schemas import ContactEventsSchema, ContactJourneysSchema
@@ -118,4 +118,5 @@ def erase_contact(contact_id: str):
     erased = nba.agenda.store.erase_contact(contact_id) or erased  # tasks, assignments
     if not erased:
         raise NotFound(f"no contact {contact_id!r}")
+    nba.authoring.record_erasure(contact_id, current_actor())
     return "", 204

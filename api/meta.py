@@ -1,6 +1,7 @@
 """The active pack, health, readiness, the OpenAPI document and the API docs."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
@@ -51,7 +52,8 @@ def active_pack():
 def health():
     nba = current_app.extensions["nba"]
     return jsonify(_health.dump({"status": "ok", "engine": nba.backend_name,
-                                 "pack": _pack_ref(nba.pack.plan), "store": nba.store_kind}))
+                                 "pack": _pack_ref(nba.pack.plan), "store": nba.store_kind,
+                                 "worker_pid": os.getpid()}))
 
 
 @blueprint.get("/readyz")

@@ -8,11 +8,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from api import agent_schemas as ags
 from api import journey_schemas as js
+from api import pack_schemas as ps
 from api import schemas
 
 _ERRORS = {
     "400": "malformed JSON", "401": "missing or unknown API key",
-    "403": "the key's role may not do this", "404": "unknown contact or decision",
+    "403": "the key's role may not do this", "404": "unknown contact, decision or pack version",
     "413": "body larger than the limit (64 KiB by default)",
     "422": "schema error, listing each field",
 }
@@ -62,6 +63,21 @@ _ROUTES = [
      "ReassignRequest", "Task"),
     ("/v1/contacts/{contact_id}/tasks", "get", "A contact's call tasks", None, "TaskList"),
     ("/v1/pack", "get", "The active rule pack", None, "Pack"),
+    ("/v1/packs", "post", "Upload a pack version (YAML body, Content-Type: application/yaml, "
+     "or JSON): validated, tested, stored inactive; 422 lists every problem", "PackUpload",
+     "PackUploadAnswer"),
+    ("/v1/packs", "get", "The stored versions of each pack, newest first", None, "PackList"),
+    ("/v1/packs/schema", "get", "The JSON Schema of the pack language (no key)", None, None),
+    ("/v1/packs/{pack_hash}", "get", "One version with its source (Accept: application/yaml "
+     "for the file alone)", None, "PackDetail"),
+    ("/v1/packs/{pack_hash}/diff/{other}", "get", "What changes from one version to another",
+     None, None),
+    ("/v1/packs/{pack_hash}/activate", "post", "Serve a stored version on every worker",
+     None, "Activation"),
+    ("/v1/packs/rollback", "post", "Back to the previously active version", None,
+     "Activation"),
+    ("/v1/audit", "get", "Uploads, activations, rollbacks, erasures (?limit=, ?before=)",
+     None, "AuditList"),
     ("/healthz", "get", "Liveness, active engine and pack", None, "Health"),
     ("/readyz", "get", "Readiness: the store can be reached", None, "Health"),
     ("/metrics", "get", "Prometheus metrics of every worker (no API key: keep it internal)",
@@ -83,6 +99,9 @@ _SCHEMAS = {
     "TaskList": ags.TaskListSchema, "TaskResultRequest": ags.TaskResultRequestSchema,
     "TaskResultResponse": ags.TaskResultResponseSchema,
     "ReassignRequest": ags.ReassignRequestSchema,
+    "PackUpload": ps.PackUploadSchema, "PackUploadAnswer": ps.UploadAnswerSchema,
+    "PackList": ps.PackListSchema, "PackDetail": ps.PackDetailSchema,
+    "Activation": ps.ActivationSchema, "AuditList": ps.AuditListSchema,
 }
 
 
@@ -115,7 +134,8 @@ def _operation(path: str, summary: str, request: str | None, response: str | Non
     if request:
         operation["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": request}}}
-    names = [name for name in ("contact_id", "channel", "journey_id", "agent_id", "task_id")
+    names = [name for name in ("contact_id", "channel", "journey_id", "agent_id", "task_id",
+                               "pack_hash", "other")
              if f"{{{name}}}" in path]
     if names:
         operation["parameters"] = [{"name": name, "in": "path", "required": True,

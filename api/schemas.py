@@ -200,6 +200,9 @@ class HealthSchema(Schema):
     engine = fields.String()
     pack = fields.Nested(PackRefSchema)
     store = fields.String()
+    worker_pid = fields.Integer(metadata={"description": "the process that answered (each "
+                                                         "gunicorn worker follows the active "
+                                                         "pack version on its own)"})
     store_circuit = fields.String(allow_none=True, metadata={
         "description": "circuit breaker of a networked store: closed, open or half_open"})
 

@@ -3,21 +3,30 @@
     python -m engine validate rules/retail.yaml
     python -m engine test rules/ [--engine durable]
     python -m engine vocabulary
+    python -m engine schema                      (JSON Schema of packs, for editors)
+    python -m engine lint rules/ [--at ISO-8601]  (findings that are not errors)
+    python -m engine simulate PACK --contacts FILE --days N [--against PACK] [--plot PNG]
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
+    python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
 
-Exit codes: 0 success, 1 invalid pack or failed test (or no test ran), 2 usage.
+Exit codes: 0 success, 1 invalid pack, failed test (or no test ran) or lint
+findings, 2 usage.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime
 
 from engine.backends import BACKENDS, backend_from_name
 from engine.errors import InvalidPack
 from engine.language.compiler import load_pack
+from engine.language.lint import lint_pack
+from engine.language.schema import pack_schema
 from engine.language.vocabulary import export_vocabulary
 from engine.testing import pack_files, run_file
+from engine.timeutil import UTC
 
 
 def validate(paths: list[str]) -> int:
@@ -59,8 +68,33 @@ def test(paths: list[str], engine: str = "compiled") -> int:
     return 1 if failed else 0
 
 
+def lint(paths: list[str], at: str | None) -> int:
+    now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    status = 0
+    for path in pack_files(paths):
+        try:
+            plan = load_pack(path)
+        except InvalidPack as exc:
+            print(f"INVALID {path}\n" + "\n".join(f"  {p}" for p in exc.problems), file=sys.stderr)
+            status = 1
+            continue
+        findings = lint_pack(plan, now)
+        for finding in findings:
+            print(f"{path}:{finding}")
+        print(f"{path}: {len(findings)} finding(s)", file=sys.stderr)
+        status = status or (1 if findings else 0)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["publish"]:
+        # An HTTP client of a running service: an edge, beside worker.py.
+        from publish import main as publish_main
+
+        return publish_main(argv[1:])
     if argv[:1] == ["worker"]:
         # The worker is an edge (it opens the stores): it lives beside wsgi.py.
         from worker import main as worker_main
@@ -73,13 +107,35 @@ def main(argv: list[str] | None = None) -> int:
     tester.add_argument("paths", nargs="+")
     tester.add_argument("--engine", choices=BACKENDS, default="compiled",
                         help="execution backend to run them on (default: compiled)")
+    linter = commands.add_parser("lint", help="findings that are not errors (unreachable "
+                                              "actions, redundant caps...)")
+    linter.add_argument("paths", nargs="+")
+    linter.add_argument("--at", help="judge validity dates as of this ISO time (default now)")
+    from engine.authoring import simulate_cli
+
+    simulate_cli.add_arguments(commands.add_parser(
+        "simulate", help="a population through a pack, day by day (see simulate_cli.py)"))
     commands.add_parser("vocabulary", help="print the functions packs may use")
+    commands.add_parser("schema", help="print the JSON Schema of the pack language "
+                                       "(for editors)")
     commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
+    commands.add_parser("publish", help="upload a pack to a running service (see publish.py)",
+                        add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.paths)
     if args.command == "test":
         return test(args.paths, args.engine)
+    if args.command == "simulate":
+        return simulate_cli.run(args)
+    if args.command == "lint":
+        try:
+            return lint(args.paths, args.at)
+        except ValueError as exc:
+            parser.error(f"--at: {exc}")
+    if args.command == "schema":
+        print(json.dumps(pack_schema(), indent=2))
+        return 0
     print(json.dumps(export_vocabulary(), indent=2))
     return 0
 

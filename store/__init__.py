@@ -89,3 +89,25 @@ def agenda_from_url(url: str, options: Mapping[str, Any] | None = None) -> Agend
 
         return RedisAgendaStore(url, **(options or {}))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def packs_from_url(url: str, options: Mapping[str, Any] | None = None):
+    """The PackRegistry (pack versions, activations, audit log) for the same URL
+    schemes as ``store_from_url``; the same database or Redis holds it."""
+    if url == MEMORY_URL:
+        from engine.authoring.memory import MemoryPackRegistry
+
+        return MemoryPackRegistry()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_packs import SQLitePackRegistry
+
+        return SQLitePackRegistry(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_packs import RedisPackRegistry
+
+        # Its own breaker: the circuit metric stays the contact store's.
+        allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
+                   "breaker_reset_s", "on_error")
+        return RedisPackRegistry(url, **{k: v for k, v in (options or {}).items()
+                                         if k in allowed})
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")

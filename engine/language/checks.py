@@ -23,7 +23,8 @@ class Checker:
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(
-            PackProblem(self.doc.filename, self.doc.line_of(path), format_path(path), message))
+            PackProblem(self.doc.filename, self.doc.line_of(path), format_path(path), message,
+                        self.doc.column_of(path)))
 
     def mapping(self, path: Path, value: Any, allowed: Iterable[str],
                 required: Iterable[str] = ()) -> dict[str, Any] | None:
@@ -103,6 +104,14 @@ class Checker:
 
     def expression(self, path: Path, value: Any, names: tuple[str, ...] = (),
                    roots: tuple[str, ...] = ()) -> Expression | None:
+        """An expression; under a ``when:`` key (a condition), YAML ``true`` means
+        always and ``false`` never."""
+        is_condition = bool(path) and path[-1] == "when"
+        if is_condition and isinstance(value, bool):
+            value = "true" if value else "false"
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.problem(path, _expected_expression(value, is_condition))
+            return None
         try:
             return compile_expression(value, names, roots)
         except ExpressionSyntaxError as exc:
@@ -127,12 +136,22 @@ class Checker:
         return None
 
     def unique(self, path: Path, seen: dict[str, Path], value: str | None, what: str) -> None:
-        if value is None:
-            return
+        if not isinstance(value, str):
+            return  # not an id at all: the id check reports it
         if value in seen:
             self.problem(path, f"duplicate {what} id {value!r} (first at {format_path(seen[value])})")
         else:
             seen[value] = path
+
+
+def _expected_expression(value: Any, is_condition: bool) -> str:
+    if is_condition:
+        return ("expected a condition: an expression such as "
+                "'contact.total_spend > 100', or true (always) or false "
+                f"(never); got {_kind_of(value)}")
+    return ("expected an expression such as 'contact.scores.appetence * 2' or a number; "
+            f"got {_kind_of(value)}" + (" (true/false are only for conditions, under when:)"
+                                        if isinstance(value, bool) else ""))
 
 
 def _kind_of(value: Any) -> str:

@@ -32,14 +32,17 @@ from engine.timeutil import zone
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
             "policies", "fallbacks", "events", "events_strict", "journeys", "routing", "tests")
+TOP_REQUIRED = ("pack", "version", "timezone", "channels", "actions")
 CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "deliver",
                 "description")
 DELIVER_KEYS = ("webhook", "secret_env", "max_attempts")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,99}$")
 FACT_KEYS = ("id", "when", "set", "description")
+FACT_REQUIRED = ("id", "when", "set")
 ACTION_KEYS = ("id", "program", "kind", "channels", "placements", "when", "priority", "value",
                "propensity", "valid", "repeat", "group", "respect_opt_out", "content",
                "description")
+ACTION_REQUIRED = ("id", "program", "kind", "channels")
 _QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -96,8 +99,7 @@ class _PackCompiler(Checker):
         self.fact_readers: list[tuple[Path, Any]] = []
 
     def compile(self, digest: str, text: str) -> Plan:
-        top = self.mapping((), self.doc.data, TOP_KEYS,
-                           ("pack", "version", "timezone", "channels", "actions"))
+        top = self.mapping((), self.doc.data, TOP_KEYS, TOP_REQUIRED)
         if top is None:
             raise InvalidPack(self.problems)
         name = self.identifier(("pack",), top.get("pack"))
@@ -267,7 +269,7 @@ class _PackCompiler(Checker):
         seen: dict[str, Path] = {}
         for index, spec in enumerate(self.sequence(("facts",), raw)):
             path = ("facts", index)
-            spec = self.mapping(path, spec, FACT_KEYS, ("id", "when", "set"))
+            spec = self.mapping(path, spec, FACT_KEYS, FACT_REQUIRED)
             if spec is None:
                 continue
             rule_id = self.identifier(path + ("id",), spec.get("id"))
@@ -314,7 +316,7 @@ class _PackCompiler(Checker):
             self.problem(("actions",), "declare at least one action")
         for index, spec in enumerate(items):
             path = ("actions", index)
-            spec = self.mapping(path, spec, ACTION_KEYS, ("id", "program", "kind", "channels"))
+            spec = self.mapping(path, spec, ACTION_KEYS, ACTION_REQUIRED)
             if spec is None:
                 continue
             self.unique(path + ("id",), seen, spec.get("id"), "action")
@@ -352,7 +354,9 @@ class _PackCompiler(Checker):
         valid_from, valid_until = self.validity(path + ("valid",), spec.get("valid"), tz)
         if None in (action_id, program, fields["priority"], fields["value"]) or kind not in KINDS:
             return None
-        ordered = tuple(c for c in spec.get("channels", ()) if c in channels)
+        listed = spec.get("channels")
+        listed = [listed] if isinstance(listed, str) else listed if isinstance(listed, list) else []
+        ordered = tuple(c for c in listed if isinstance(c, str) and c in channels)
         return ActionPlan(id=action_id, program=program, kind=kind, channels=ordered, index=index,
                           valid_from=valid_from, valid_until=valid_until, **fields)
 

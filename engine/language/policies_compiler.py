@@ -20,6 +20,8 @@ PRESSURE_KEYS = ("id", "kinds", "channels", "programs", "max", "per", "calendar"
                  "description")
 SUPPRESS_KEYS = ("id", "after", "same_action_for", "same_program_for", "for", "kinds",
                  "channels", "programs", "description")
+PRESSURE_REQUIRED = ("id",)
+SUPPRESS_REQUIRED = ("after",)
 SUPPRESS_SCOPES = {"same_action_for": "action", "same_program_for": "program", "for": "all"}
 TEST_KEYS = ("name", "at", "contact", "history", "request", "expect", "description")
 REQUEST_KEYS = ("channel", "placement", "context", "profile", "limit")
@@ -71,7 +73,7 @@ def compile_policies(checker: Checker, raw: Any, channels: tuple[str, ...],
 
 def _pressure(checker: Checker, path: Path, item: Any, channels, programs,
               seen: dict[str, Path]) -> PressureRule | None:
-    spec = checker.mapping(path, item, PRESSURE_KEYS, ("id",))
+    spec = checker.mapping(path, item, PRESSURE_KEYS, PRESSURE_REQUIRED)
     if spec is None:
         return None
     rule_id = checker.identifier(path + ("id",), spec.get("id"))
@@ -110,7 +112,7 @@ def _calendar(checker: Checker, path: Path, spec: dict[str, Any]) -> str | None:
 
 def _suppress(checker: Checker, path: Path, item: Any, channels, programs,
               seen: dict[str, Path]) -> SuppressRule | None:
-    spec = checker.mapping(path, item, SUPPRESS_KEYS, ("after",))
+    spec = checker.mapping(path, item, SUPPRESS_KEYS, SUPPRESS_REQUIRED)
     if spec is None:
         return None
     rule_id = spec.get("id", f"suppress_{path[-1] + 1}")
