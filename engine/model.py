@@ -76,6 +76,10 @@ class HistoryEntry:
         return entry
 
 
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
 @dataclass(frozen=True)
 class ContactSnapshot:
     """Everything a decision needs to know about one contact, read at once.
@@ -98,10 +102,11 @@ class ContactSnapshot:
 
     def __post_init__(self) -> None:
         # Entry times as epoch seconds, for windows found by bisection.
-        object.__setattr__(self, "stamps", tuple(e.ts for e in self.history))
+        history = self.history
+        object.__setattr__(self, "stamps", tuple([e.ts for e in history]))
         # Every outcome with its entry, oldest first: what suppression rules read.
-        log = sorted(((o.at.timestamp(), o, e) for e in self.history if e.outcomes
-                      for o in e.outcomes), key=lambda item: item[0])
+        log = [(o.at.timestamp(), o, e) for e in history if e.outcomes for o in e.outcomes]
+        log.sort(key=_first)
         object.__setattr__(self, "outcome_log", tuple(log))
 
 

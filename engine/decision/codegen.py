@@ -62,6 +62,7 @@ class ProgramWriter:
         self.constants: dict[str, Any] = {}
         self._ids: dict[int, str] = {}
         self.needed: dict[str, str] = {}
+        self.propensities: dict[str, str] = {}
         self.used: set[str] = set()
         self.pressure: dict[str, str] = {}
         self.suppress: dict[str, str] = {}
@@ -93,6 +94,7 @@ class ProgramWriter:
             *facts,
             *(f"    {_COUNTER[policy]} = 0" for policy in used),
             *self.shared_checks(),
+            *(f"    {name} = None" for name in self.propensities.values()),
             "    passed = []",
             *body,
             "    counts = {" + counts + "}",
@@ -212,20 +214,34 @@ class ProgramWriter:
         subject = self.bind(action)
         fixed = action.fixed_scores.get(self.channel.name)
         if fixed is not None:
-            return [f"passed.append(({self.bind((fixed, action.propensity))}, {subject}))"]
+            key = f"{self.number(-fixed)}, {self.number(-action.priority)}, {action.index!r}"
+            return [f"passed.append(({key}, {self.number(action.propensity)}, {subject}))"]
         lines = []
         propensity = action.propensity
         if isinstance(propensity, Expression):
-            lines.append(f"q = _num({self.writer().expression(propensity.source)})")
+            # Propensities repeat across actions: each distinct one is computed once per
+            # decision, when the first candidate that needs it gets that far.
+            shared = self.propensities.setdefault(propensity.source.strip(),
+                                                  f"q{len(self.propensities)}")
+            lines += [f"if {shared} is None:",
+                      f"    {shared} = _num({self.writer().expression(propensity.source)})",
+                      f"q = {shared}"]
             prop = "q"
         elif isinstance(propensity, float):
             prop = self.number(propensity)
         else:
             raise CodegenRefused("propensity")
-        names = {"propensity": prop, "value": self.number(action.value),
-                 "priority": self.number(action.priority), "cost": self.number(self.channel.cost)}
-        formula = self.writer(names).expression(self.plan.arbitration.source)
-        lines.append(f"passed.append(((_num({formula}), {prop}), {subject}))")
+        values = {"propensity": 0.0 if prop == "q" else propensity, "value": action.value,
+                  "priority": action.priority, "cost": self.channel.cost}
+        names = {name: prop if name == "propensity" else self.number(value)
+                 for name, value in values.items()}
+        floats = frozenset(name for name, value in values.items() if type(value) is float)
+        writer = SourceWriter(self.bind, names, floats)
+        source = self.plan.arbitration.source
+        formula = writer.expression(source)
+        score = formula if writer.always_float(source) else f"_num({formula})"
+        key = f"{self.number(-action.priority)}, {action.index!r}"
+        lines.append(f"passed.append((-{score}, {key}, {prop}, {subject}))")
         return lines
 
     def number(self, value: float) -> str:

@@ -53,8 +53,10 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     if program is None:
         return _decide_with_closures(ctx, request, decision_id)
     fired, scored, counts = program(ctx)
-    scored.sort(key=_rank_key)
-    return conclude_ranked(ctx, request, decision_id, fired, scored, [], counts)
+    scored.sort()  # (-score, -priority, index, ...): the order of rank(); indexes are unique
+    survivors = [((-negated, propensity), action)
+                 for negated, _, _, propensity, action in scored]
+    return conclude_ranked(ctx, request, decision_id, fired, survivors, [], counts)
 
 
 def decide_with_closures(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,

@@ -37,6 +37,7 @@ ROOT_LOCALS = ("contact", "context", "facts")
 _ORDERED = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 _COMPARISONS = {ast.Eq: "eq", ast.NotEq: "ne", ast.In: "in", ast.NotIn: "not_in", **_ORDERED}
 _OPERATORS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Mod: "mod"}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
 
 
 class CodegenRefused(Exception):
@@ -76,9 +77,11 @@ class SourceWriter:
     ``value``; ``names`` maps the bare names an expression may use (arbitration:
     propensity, value, priority, cost) to source text."""
 
-    def __init__(self, bind: Callable[[object], str], names: Mapping[str, str] | None = None):
+    def __init__(self, bind: Callable[[object], str], names: Mapping[str, str] | None = None,
+                 floats: frozenset[str] = frozenset()):
         self.bind = bind
         self.names = dict(names or {})
+        self.floats = floats  # names known to hold a float (never null, never a text)
         self._temps = 0
 
     def expression(self, source: str, truth: bool = False) -> str:
@@ -87,6 +90,10 @@ class SourceWriter:
         tree = ast.parse(source.strip(), mode="eval")
         check_limits(tree)
         return self.node(tree.body, truth)
+
+    def always_float(self, source: str) -> bool:
+        """Whether ``source`` evaluates to a float whatever the contact (see is_float)."""
+        return self.is_float(ast.parse(source.strip(), mode="eval").body)
 
     def literal(self, value: object) -> str:
         """A literal: repr() for finite numbers, texts, booleans and null."""
@@ -148,6 +155,8 @@ class SourceWriter:
         if isinstance(node.op, ast.Not):
             return f"(not {self.node(node.operand, truth=True)})"
         if isinstance(node.op, ast.USub):
+            if self.is_float(node.operand):
+                return f"(-{self.node(node.operand)})"
             return f"_neg({self.node(node.operand)})"
         if isinstance(node.op, ast.UAdd):
             return self.node(node.operand, truth)
@@ -157,7 +166,28 @@ class SourceWriter:
         name = _OPERATORS.get(type(node.op))
         if name is None:
             raise CodegenRefused("operator")
+        if self.is_float(node):  # plain float arithmetic: it cannot fail or meet a null
+            return f"({self.node(node.left)} {_SYMBOLS[name]} {self.node(node.right)})"
         return f"_{name}({self.node(node.left)}, {self.node(node.right)})"
+
+    def is_float(self, node: ast.AST) -> bool:
+        """Whether ``node`` is sure to be a float whatever the contact: float names and
+        literals, their negations, and + - * of them (with small integer literals), or
+        / and % by a non-zero literal. Such arithmetic needs no type dispatch: on
+        floats, the helpers' result is the operator's."""
+        if isinstance(node, ast.Constant):
+            return type(node.value) is float and math.isfinite(node.value)
+        if isinstance(node, ast.Name):
+            return node.id in self.floats
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return self.is_float(node.operand)
+        if not isinstance(node, ast.BinOp) or type(node.op) not in _OPERATORS:
+            return False
+        left, right = self.is_float(node.left), self.is_float(node.right)
+        if isinstance(node.op, (ast.Div, ast.Mod)):
+            return left and _nonzero_literal(node.right)
+        return (left or _small_integer(node.left)) and (right or _small_integer(node.right)) \
+            and (left or right)
 
     def _Compare(self, node: ast.Compare, truth: bool) -> str:
         names = [_COMPARISONS.get(type(op)) for op in node.ops]
@@ -219,3 +249,13 @@ class SourceWriter:
 def _text_list(node: ast.AST) -> bool:
     return isinstance(node, (ast.List, ast.Tuple)) and all(
         isinstance(e, ast.Constant) and type(e.value) is str for e in node.elts)
+
+
+def _small_integer(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int \
+        and abs(node.value) < MAX_INTEGER
+
+
+def _nonzero_literal(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float) \
+        and node.value != 0 and math.isfinite(node.value) and abs(node.value) < MAX_INTEGER
