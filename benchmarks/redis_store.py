@@ -60,9 +60,10 @@ def seed(store: RedisStore, contacts: int, entries: int, rng: random.Random) -> 
         contact_id = f"contact-{number:07d}"
         store.put_contact(ContactRecord(contact_id, profile(rng),
                                         {c: True for c in CHANNELS}))
-        for n in range(entries):
+        for _ in range(entries):
             at = NOW - timedelta(minutes=rng.randint(60, 360 * 24 * 60))
-            decision_id = f"{number:07d}{n:04d}{rng.getrandbits(64):016x}"
+            # As the API makes them: a random 128-bit id, with the contact in it.
+            decision_id = store.decision_id_for(contact_id, f"{rng.getrandbits(128):032x}")
             action_id = f"action_{rng.randint(0, 99)}"
             store.reserve(Reservation(contact_id, (HistoryEntry(
                 decision_id, action_id, f"program_{rng.randint(0, 22)}",
