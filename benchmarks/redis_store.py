@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from benchmarks.engine import NOW, profile  # noqa: E402
+from benchmarks.summary import emit  # noqa: E402
 from engine.model import (  # noqa: E402
     ContactRecord,
     HistoryEntry,
@@ -97,6 +98,9 @@ def memory_per_contact(contacts: int, sizes: tuple[int, ...], *server_args: str)
             per_entry = "-"
         else:
             per_entry = f"{(per_contact - base_per_contact) / size:,.0f}"
+            value = (per_contact - base_per_contact) / size
+            emit("redis_store", f"bytes per history entry, {size} entries, {setting}", value,
+                 "B", "<= 150", value <= 150)
         print(f"{size:>16} {per_contact:>14,.0f} {per_entry:>12}")
 
 
