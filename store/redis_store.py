@@ -292,8 +292,8 @@ def _consents(flat: list) -> dict[str, bool]:
 
 def _snapshot_parts(reply: list, contact_id: str
                     ) -> tuple[dict, dict, int, tuple[HistoryEntry, ...]]:
-    profile_flat, consents_flat, seen, log = reply
-    return (_profile(profile_flat), _consents(consents_flat), seen,
+    profile_json, consents_flat, seen, log = reply
+    return (json.loads(profile_json), _consents(consents_flat), seen,
             history_log.parse_log(log, contact_id))
 
 
