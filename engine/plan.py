@@ -188,7 +188,9 @@ class Plan:
     reads_events: bool = False
     # Per channel, the generated decision function (engine.decision.codegen), made
     # on the channel's first decision; None when the closures serve the channel.
-    programs: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Not an init field: a plan made with dataclasses.replace starts without any.
+    programs: dict[str, Any] = field(default_factory=dict, init=False, compare=False,
+                                     repr=False)
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)

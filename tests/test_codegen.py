@@ -249,3 +249,12 @@ def test_every_operator_gives_the_closures_value_on_edge_values():
                     scope = _scope({"a": a, "b": b}, {}, {}, {})
                     expected, got = expression.evaluate(scope), generated(scope)
                     assert (type(got), got) == (type(expected), expected), (source, a, b)
+
+
+def test_a_plan_made_by_replace_generates_its_own_code():
+    from dataclasses import replace
+
+    plan = compile_pack(PACK.format(when="contact.a > 1").encode(), "plain.yaml")
+    program_for(plan, "email")
+    other = replace(plan, candidates={"email": ()})
+    assert other.programs == {} and program_for(other, "email") is not program_for(plan, "email")

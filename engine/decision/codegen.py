@@ -37,7 +37,9 @@ def program_for(plan: Plan, channel: str) -> Program | None:
     if channel not in cache:
         try:
             cache[channel] = compile_program(plan, plan.channels[channel])
-        except CodegenRefused:
+        except (CodegenRefused, SyntaxError, RecursionError, MemoryError):
+            # The closures serve what the generator does not handle; its own
+            # failures (a bug) must not stop the service either.
             cache[channel] = None
     return cache[channel]
 
