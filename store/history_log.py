@@ -106,7 +106,9 @@ def value_text(value: Any) -> str:
 
 def _outcome(part: str) -> Outcome:
     name, at, value = part.split(US)
-    return Outcome(name, from_micros(int(at)), None if value == "" else json.loads(value))
+    micros = int(at)
+    return Outcome.restore(name, from_micros(micros), None if value == "" else json.loads(value),
+                           micros / 1_000_000)
 
 
 def _stored_decision(decision_id: str, contact_id: str) -> str:
