@@ -1,7 +1,7 @@
 """Every benchmark, one after the other, and one table of their headline figures.
 
     .venv/bin/python benchmarks/all.py            # full runs (about 15 minutes)
-    .venv/bin/python benchmarks/all.py --quick    # smoke runs (about 4 minutes)
+    .venv/bin/python benchmarks/all.py --quick    # smoke runs (about 2 minutes)
 
 ``make bench`` runs it. Each benchmark's own report goes to
 ``var/bench/<name>.txt``; the table at the end gathers the ``SUMMARY`` lines
