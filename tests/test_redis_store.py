@@ -1,6 +1,7 @@
 """What only the Redis store does: trimming, idempotent retries, hash tags."""
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -186,3 +187,56 @@ def test_migrated_texts_are_escaped_like_new_ones(store):
                                         f'"c":"email","l":"100%","t":"{at}"}}')
     [migrated] = store.history("c1")
     assert (migrated.decision_id, migrated.program, migrated.placement) == ("d%\n", "p\x1f", "100%")
+
+
+class Monitor:
+    """The commands clients send to some Redis servers, read with redis-cli MONITOR
+    (commands that scripts run inside them are left out)."""
+
+    MARK = "end-of-monitored-calls"
+
+    def __init__(self, nodes) -> None:
+        self.nodes = nodes
+        self.watchers = [subprocess.Popen(["redis-cli", "-p", str(node.port), "MONITOR"],
+                                          stdout=subprocess.PIPE, text=True) for node in nodes]
+        for watcher in self.watchers:
+            assert watcher.stdout.readline().strip() == "OK"
+
+    def commands(self) -> list[str]:
+        """The client commands seen since the start, then stop watching."""
+        seen = []
+        for node, watcher in zip(self.nodes, self.watchers, strict=True):
+            node.cli("ECHO", self.MARK)
+            for line in watcher.stdout:
+                if self.MARK in line:
+                    break
+                if " lua] " not in line:
+                    seen.append(line.split("] ", 1)[1].split(" ", 1)[0].strip('"').upper())
+            watcher.terminate()
+            watcher.wait()
+            watcher.stdout.close()
+        return seen
+
+
+@pytest.mark.parametrize("server", ["redis_server", "redis_cluster"])
+def test_a_decision_costs_two_round_trips_and_its_outcome_one(request, server):
+    from engine.model import ContactRecord, DecisionRequest
+    from engine.service import ActivePack, DecisionService
+    from tests.conftest import PACKS
+
+    servers = request.getfixturevalue(server)
+    nodes = getattr(servers, "nodes", [servers])
+    opened = store_from_url(servers.url)
+    service = DecisionService(opened, ActivePack(load_pack(PACKS / "minimal.yaml")))
+    for contact in ("warm", "c1"):
+        opened.put_contact(ContactRecord(contact, {}, {"email": True}))
+    ask = DecisionRequest("warm", "email", T0 + timedelta(days=6))
+    warm = service.decide(ask, service.new_decision_id("warm"))  # scripts loaded, slots learnt
+    opened.record_outcome(OutcomeReport(warm.decision_id, warm.decision.actions[0].action_id,
+                                        "opened", T0))
+    monitor = Monitor(nodes)
+    result = service.decide(replace(ask, contact_id="c1"), service.new_decision_id("c1"))
+    action = result.decision.actions[0].action_id
+    assert opened.record_outcome(OutcomeReport(result.decision_id, action, "opened", T0))
+    assert result.recorded and monitor.commands() == ["EVALSHA"] * 3
+    opened.close()
