@@ -37,8 +37,9 @@ test: install redis-server chromium
 lint: install
 	$(VENV)/bin/ruff check .
 
-bench: install
-	$(PY) benchmarks/engine.py
+# Every benchmark, then one table of their figures (make bench QUICK=1: smoke runs).
+bench: install redis-server
+	$(PY) benchmarks/all.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

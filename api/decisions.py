@@ -31,7 +31,7 @@ def create_decision():
     body = load_body(_decision_request)
     authorize("simulate" if body["dry_run"] else "decide")
     body["at"] = body["at"] or nba.clock()
-    decision_id = nba.decisions.new_id()
+    decision_id = nba.decisions.new_decision_id(body["contact_id"])
     tag_decision(decision_id, nba.pack.plan.hash)
     started = time.perf_counter()
     result = nba.decisions.decide(DecisionRequest(**body), decision_id)

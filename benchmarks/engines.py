@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
+from benchmarks.summary import emit  # noqa: E402
 from engine.backends import backend_from_name  # noqa: E402
 from engine.decision.decide import open_decision  # noqa: E402
 from engine.decision.facts import derive_facts  # noqa: E402
@@ -118,6 +119,7 @@ def report(args, rounds) -> None:
     print("|---|---|---|---|---|")
     for name, (rate, p50, p99) in medians.items():
         print(f"| {name} | {rate:,.0f} | {p50:.0f} | {p99:.0f} | {p50 / base:.2f} |")
+        emit("engines", f"{name}, p50 ratio to compiled", p50 / base, "")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
+from benchmarks.summary import emit  # noqa: E402
 from engine.journeys.model import ContactEvent, DueTimer, Run, RunChange, RunUpdate  # noqa: E402
 from engine.journeys.runner import JourneyService  # noqa: E402
 from engine.language.compiler import load_pack  # noqa: E402
@@ -150,6 +151,9 @@ def main() -> None:
             print(f"{found['size']:>12,} | {found['bytes_per_run']:>9.0f} | {compact:>24.0f} | "
                   f"{found['one']:>16.0f} | {found['two']:>17.0f} | "
                   f"{found['lag_one']:>22.2f} s", flush=True)
+            emit("journeys", f"bytes per waiting run, {size:,} runs", found["bytes_per_run"],
+                 "B", "<= 400", found["bytes_per_run"] <= 400)
+            emit("journeys", f"steps/s, 1 worker, {size:,} runs", found["one"], "steps/s")
         print(f"(idle worker start-up, subtracted: {found['idle_s']:.2f} s; medians of "
               f"{args.rounds} round(s); Python {sys.version.split()[0]})")
     finally:

@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from benchmarks.engine import NOW, profile  # noqa: E402
+from benchmarks.summary import emit  # noqa: E402
 from engine.model import (  # noqa: E402
     ContactRecord,
     HistoryEntry,
@@ -60,9 +61,10 @@ def seed(store: RedisStore, contacts: int, entries: int, rng: random.Random) -> 
         contact_id = f"contact-{number:07d}"
         store.put_contact(ContactRecord(contact_id, profile(rng),
                                         {c: True for c in CHANNELS}))
-        for n in range(entries):
+        for _ in range(entries):
             at = NOW - timedelta(minutes=rng.randint(60, 360 * 24 * 60))
-            decision_id = f"{number:07d}{n:04d}{rng.getrandbits(64):016x}"
+            # As the API makes them: a random 128-bit id, with the contact in it.
+            decision_id = store.decision_id_for(contact_id, f"{rng.getrandbits(128):032x}")
             action_id = f"action_{rng.randint(0, 99)}"
             store.reserve(Reservation(contact_id, (HistoryEntry(
                 decision_id, action_id, f"program_{rng.randint(0, 22)}",
@@ -96,6 +98,9 @@ def memory_per_contact(contacts: int, sizes: tuple[int, ...], *server_args: str)
             per_entry = "-"
         else:
             per_entry = f"{(per_contact - base_per_contact) / size:,.0f}"
+            value = (per_contact - base_per_contact) / size
+            emit("redis_store", f"bytes per history entry, {size} entries, {setting}", value,
+                 "B", "<= 150", value <= 150)
         print(f"{size:>16} {per_contact:>14,.0f} {per_entry:>12}")
 
 

@@ -10,7 +10,6 @@ and answer JSON. No rules, no policies: what any implementation must pay.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -21,13 +20,18 @@ from marshmallow import Schema, fields, validate
 
 READ = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
-        redis.call('HVALS', KEYS[3])}
+        redis.call('GET', KEYS[3]) or ''}
 """
+# The store's history log (store/history_log.py): a record per entry after a
+# newline, its time the seventh field.
 RESERVE = """
-local since = ARGV[1]
-if redis.call('ZCOUNT', KEYS[2], since, '+inf') >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
+local log = redis.call('GET', KEYS[1]) or ''
+local since, recent = tonumber(ARGV[1]), 0
+for at in string.gmatch(log, '\\n' .. string.rep('[^\\31]*\\31', 6) .. '([^\\31\\30]*)') do
+  if tonumber(at) >= since then recent = recent + 1 end
+end
+if recent >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], log .. '\\n' .. ARGV[3])
 return 1
 """
 WEEK_US = 7 * 86_400 * 1_000_000
@@ -55,15 +59,13 @@ def create_app() -> Flask:
     def decide():
         body = schema.load(request.get_json())
         tag = "nba:{" + body["contact_id"] + "}:"
-        profile, consents, history = read(keys=[tag + "profile", tag + "consents", tag + "hist"])
-        entries = [json.loads(raw) for raw in history]
+        profile, consents, log = read(keys=[tag + "profile", tag + "consents", tag + "log"])
+        entries = [line.split("\x1f") for line in log.split("\n")[1:]]
         now = int(time.time() * 1_000_000)
         decision_id = uuid.uuid4().hex
-        field = f"{decision_id}\x1freference"
-        entry = json.dumps({"d": decision_id, "a": "reference", "c": body["channel"],
-                            "t": str(now)})
-        granted = reserve(keys=[tag + "hist", tag + "times"],
-                          args=[now - WEEK_US, 1_000_000, field, entry, now])
+        record = "\x1f".join((decision_id, "reference", "p", "3", body["channel"], "",
+                              str(now), "", "", ""))
+        granted = reserve(keys=[tag + "log"], args=[now - WEEK_US, 1_000_000, record])
         return jsonify({"decision_id": decision_id, "contact_id": body["contact_id"],
                         "recorded": bool(granted), "history": len(entries),
                         "actions": [{"action_id": "reference", "channel": body["channel"]}]})

@@ -1,14 +1,16 @@
 """Execution backends: interchangeable ways to run a compiled plan.
 
 Every backend takes the same inputs and must return the same ``Decision``;
-the shared pack tests and case files hold them to it. ``compiled`` (plain
-Python closures built once per pack) is the default; ``durable`` runs the
+the shared pack tests and case files hold them to it. ``compiled`` (Python
+code generated once per pack and channel, closures for explanations) is the
+default; ``durable`` runs the
 same plan in durable-rules (see ``engine/durable/``).
 """
 from __future__ import annotations
 
 from typing import Protocol
 
+from engine.decision.codegen import program_for
 from engine.decision.decide import decide
 from engine.errors import EngineError
 from engine.model import ContactSnapshot, Decision, DecisionRequest
@@ -29,12 +31,15 @@ class ExecutionBackend(Protocol):
 
 
 class CompiledBackend:
-    """The default backend: the plan's own closures, evaluated in-process."""
+    """The default backend: the plan compiled to Python, one generated function per
+    channel (engine.decision.codegen), with the plan's closures for explanations."""
 
     name = "compiled"
 
     def prepare(self, plan: Plan) -> None:
-        return None
+        """Generate every channel's function now, not on the first requests."""
+        for channel in plan.channels:
+            program_for(plan, channel)
 
     def decide(self, plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
                decision_id: str, capacity_full: frozenset[str] = frozenset()) -> Decision:

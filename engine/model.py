@@ -30,6 +30,18 @@ class Outcome:
     outcome: str
     at: datetime
     value: float | None = None
+    # ``at`` in epoch seconds, computed once: snapshots order outcomes by it.
+    ts: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", self.at.timestamp())
+
+    @classmethod
+    def restore(cls, outcome: str, at: datetime, value: float | None, ts: float) -> Outcome:
+        """An outcome read back from a store; ``ts`` must be ``at.timestamp()``."""
+        found = object.__new__(cls)
+        found.__dict__.update(outcome=outcome, at=at, value=value, ts=ts)
+        return found
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,10 @@ class HistoryEntry:
         return entry
 
 
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
 @dataclass(frozen=True)
 class ContactSnapshot:
     """Everything a decision needs to know about one contact, read at once.
@@ -100,10 +116,11 @@ class ContactSnapshot:
 
     def __post_init__(self) -> None:
         # Entry times as epoch seconds, for windows found by bisection.
-        object.__setattr__(self, "stamps", tuple(e.ts for e in self.history))
+        history = self.history
+        object.__setattr__(self, "stamps", tuple([e.ts for e in history]))
         # Every outcome with its entry, oldest first: what suppression rules read.
-        log = sorted(((o.at.timestamp(), o, e) for e in self.history if e.outcomes
-                      for o in e.outcomes), key=lambda item: item[0])
+        log = [(o.ts, o, e) for e in history if e.outcomes for o in e.outcomes]
+        log.sort(key=_first)
         object.__setattr__(self, "outcome_log", tuple(log))
 
 

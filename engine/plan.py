@@ -188,6 +188,11 @@ class Plan:
     reads_events: bool = False
     # Lead routing: queue name -> rules (engine.agenda.routing.RoutingRule).
     routing: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    # Per channel, the generated decision function (engine.decision.codegen), made
+    # on the channel's first decision; None when the closures serve the channel.
+    # Not an init field: a plan made with dataclasses.replace starts without any.
+    programs: dict[str, Any] = field(default_factory=dict, init=False, compare=False,
+                                     repr=False)
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)

@@ -199,8 +199,11 @@ def hash_tag(text: str) -> str:
 
 
 def lua(name: str) -> str:
-    """The text of ``store/lua/<name>.lua``."""
-    return resources.files("store").joinpath("lua", f"{name}.lua").read_text()
+    """The text of ``store/lua/<name>.lua``, each ``--#include other`` line replaced by
+    the text of ``store/lua/other.lua`` (code several scripts share)."""
+    text = resources.files("store").joinpath("lua", f"{name}.lua").read_text()
+    return "\n".join(lua(line.split()[1]) if line.startswith("--#include ") else line
+                     for line in text.splitlines())
 
 
 def micros(moment: datetime) -> int:

@@ -9,6 +9,13 @@ so the Lua scripts in ``store/lua/`` run on one node of a cluster:
 - ``outcome.lua`` attaches an outcome once (idempotent) and revokes consent
   on ``unsubscribed``.
 
+A contact's history is one string, its log (``store/history_log.py``). Decision
+ids made by ``decision_id_for`` carry their contact, so that an outcome finds
+it without any index; other ids (journey steps', callers' own) are indexed
+under ``nba:decision:<id>``. Contacts stored in the earlier layout (a hash of
+JSON entries and two sorted sets) are migrated by the scripts when first read
+or written.
+
 Channel capacity counters are shared by all contacts. On a single Redis they
 are checked and claimed inside the same reserve script. On a cluster they
 live in their own hash slot (``nba:{capacity}:...``): they are claimed first,
@@ -30,23 +37,23 @@ from typing import Any, Mapping
 
 from engine.errors import StoreUnavailable
 from engine.model import (
-    OUTCOMES,
     ContactRecord,
     ContactSnapshot,
     HistoryEntry,
-    Outcome,
     OutcomeRecorded,
     OutcomeReport,
     Reservation,
     ReservationResult,
 )
+from store import history_log
 from store.redis_base import RedisBackend, hash_tag
-from store.redis_base import from_micros as _at
 from store.redis_base import micros as _micros
 
-SEP = "\x1f"
 CAPACITY_TTL_S = 3 * 86_400
-CONTACT_KEYS = ("profile", "consents", "seen", "hist", "times", "touch", "out", "seq")
+# The old layout's keys ("hist", "out", "times", "touch", "seq") are read only to
+# migrate a contact into its log (store/lua/history_log.lua).
+OLD_KEYS = ("hist", "out", "times", "touch", "seq")
+CONTACT_KEYS = ("profile", "consents", "seen", "log") + OLD_KEYS
 
 
 class RedisStore(RedisBackend):
@@ -73,10 +80,14 @@ class RedisStore(RedisBackend):
 
     # -- reads ----------------------------------------------------------------
 
+    def decision_id_for(self, contact_id: str, unique: str) -> str:
+        """A new decision's id: ``unique`` with the contact in it, when it fits."""
+        return history_log.decision_id_for(contact_id, unique)
+
     def load(self, contact_id: str) -> ContactSnapshot:
         """Profile, consents and history of one contact, in one round trip."""
         reply = self._run("load", lambda: self._load_reply(contact_id))
-        profile, consents, seen, history = _snapshot_parts(reply)
+        profile, consents, seen, history = _snapshot_parts(reply, contact_id)
         return ContactSnapshot(contact_id, profile, consents, history,
                                known=bool(seen) or bool(history))
 
@@ -86,19 +97,17 @@ class RedisStore(RedisBackend):
         replies = self._run_scripts("load", calls)
         found = {}
         for contact_id, reply in zip(contact_ids, replies, strict=True):
-            profile, consents, seen, history = _snapshot_parts(reply)
+            profile, consents, seen, history = _snapshot_parts(reply, contact_id)
             found[contact_id] = ContactSnapshot(contact_id, profile, consents, history,
                                                 known=bool(seen) or bool(history))
         return found
 
     def _load_keys(self, contact_id: str) -> list[str]:
         k = self._keys(contact_id)
-        return [k["profile"], k["consents"], k["seen"], k["hist"], k["out"]]
+        return [k[name] for name in CONTACT_KEYS]
 
     def _load_reply(self, contact_id: str) -> list:
-        k = self._keys(contact_id)
-        return self._script("load")(
-            keys=[k["profile"], k["consents"], k["seen"], k["hist"], k["out"]])
+        return self._script("load")(keys=self._load_keys(contact_id))
 
     def history(self, contact_id: str) -> tuple[HistoryEntry, ...]:
         """All kept entries of a contact, oldest first."""
@@ -107,7 +116,7 @@ class RedisStore(RedisBackend):
     def get_contact(self, contact_id: str) -> ContactRecord | None:
         """The stored profile and consents, or None."""
         profile, consents, seen, history = _snapshot_parts(
-            self._run("get_contact", lambda: self._load_reply(contact_id)))
+            self._run("get_contact", lambda: self._load_reply(contact_id)), contact_id)
         if not seen:
             return None
         return ContactRecord(contact_id, profile, consents)
@@ -125,9 +134,9 @@ class RedisStore(RedisBackend):
 
     def _reserve_contact(self, reservation: Reservation, commit: bool, with_shared: bool) -> list:
         k = self._keys(reservation.contact_id)
-        keys = [k["hist"], k["times"], k["touch"], k["out"], k["seq"], k["seen"]]
+        keys = [k["log"], k["seen"]] + [k[name] for name in OLD_KEYS]
         claims = _claims(reservation) if with_shared else []
-        index = ([self._decision_key(d) for d in {e.decision_id for e in reservation.entries}]
+        index = ([self._decision_key(d) for d in _indexed(reservation)]
                  if with_shared and commit and not self.cluster else [])
         keys += [self._capacity_key(c["key"]) for c in claims] + index
         payload = self._reservation_json(reservation, commit, claims, len(index))
@@ -143,7 +152,7 @@ class RedisStore(RedisBackend):
                 "reserve", lambda: self._reserve_contact(reservation, False, False)))
             return ReservationResult(ok=False, failed_checks=checked.failed_checks,
                                      full_channels=frozenset(full))
-        if commit:
+        if commit and _indexed(reservation):
             self._run("index_decision", lambda: self._index_decisions(reservation))
         try:
             reply = self._run("reserve", lambda: self._reserve_contact(reservation, commit, False))
@@ -168,7 +177,7 @@ class RedisStore(RedisBackend):
 
     def _index_decisions(self, reservation: Reservation) -> None:
         client = self._redis()
-        for decision_id in {e.decision_id for e in reservation.entries}:
+        for decision_id in _indexed(reservation):
             client.set(self._decision_key(decision_id), reservation.contact_id,
                        ex=self._index_ttl())
 
@@ -181,42 +190,52 @@ class RedisStore(RedisBackend):
         keep_since = reservation.keep_since
         if keep_since is None and reservation.entries:
             keep_since = reservation.entries[0].at - self.max_history
+        contact = reservation.contact_id
         return json.dumps({
             "commit": 1 if commit else 0,
-            "contact": reservation.contact_id,
-            "entries": [{"field": _field(e.decision_id, e.action_id), "at": str(_micros(e.at)),
-                         "value": _entry_json(e)} for e in reservation.entries],
+            "contact": contact,
+            "entries": [{"key": history_log.entry_key(e.decision_id, e.action_id, contact),
+                         "record": history_log.record(e, contact, _micros(e.at))}
+                        for e in reservation.entries],
             "floor": str(min((_micros(c.since) for c in checks), default=0)),
             "checks": [{"rule": c.rule, "since": str(_micros(c.since)), "limit": c.limit,
                         "new": sum(1 for e in reservation.entries if c.matches(e)),
-                        "kinds": sorted(c.kinds), "channels": sorted(c.channels),
-                        "programs": sorted(c.programs), "actions": sorted(c.actions)}
+                        "kinds": sorted(history_log.kind_code(k) for k in c.kinds),
+                        "channels": sorted(map(history_log.field_text, c.channels)),
+                        "programs": sorted(map(history_log.field_text, c.programs)),
+                        "actions": sorted(map(history_log.field_text, c.actions))}
                        for c in checks],
             "capacity": claims,
             "nidx": index_keys,
             "index_ttl": self._index_ttl(),
             "keep_since": "" if keep_since is None else str(_micros(keep_since)),
-            "outcomes": list(OUTCOMES),
         }, separators=(",", ":"))
 
     def record_outcome(self, report: OutcomeReport) -> OutcomeRecorded | None:
-        """Attach an outcome once; ``unsubscribed`` also revokes the channel's consent."""
+        """Attach an outcome once; ``unsubscribed`` also revokes the channel's consent.
+        One round trip for a decision id that carries its contact, two otherwise
+        (the index, then the contact's script)."""
         at = _micros(report.at)
-        contact_id = self._run("find_decision", lambda: self._redis().get(
-            self._decision_key(report.decision_id)))
-        if contact_id is None:
-            return None
-        k = self._keys(contact_id)
-        reply = self._run("record_outcome", lambda: self._script("outcome")(
-            keys=[k["hist"], k["out"], k["touch"], k["consents"], k["seq"]],
-            args=[_field(report.decision_id, report.action_id), report.outcome, at,
-                  json.dumps(report.value), *OUTCOMES]))
+        contact_id = history_log.contact_in(report.decision_id)
+        reply = [0] if contact_id is None else self._outcome_call(contact_id, report, at)
+        if reply[0] == 0:
+            contact_id = self._run("find_decision", lambda: self._redis().get(
+                self._decision_key(report.decision_id)))
+            if contact_id is None:
+                return None
+            reply = self._outcome_call(contact_id, report, at)
         if reply[0] == 0:
             return None
-        outcomes = [(name, raw) for name, raw in zip(OUTCOMES, reply[2:], strict=True) if raw]
-        entry = _entry(reply[1], _outcomes(outcomes))
+        entry = history_log.parse_record(reply[1], contact_id)
         revoked = entry.channel if reply[0] == 1 and report.outcome == "unsubscribed" else None
         return OutcomeRecorded(contact_id, entry, duplicate=reply[0] == 2, consent_revoked=revoked)
+
+    def _outcome_call(self, contact_id: str, report: OutcomeReport, at: int) -> list:
+        k = self._keys(contact_id)
+        key = history_log.entry_key(report.decision_id, report.action_id, contact_id)
+        return self._run("record_outcome", lambda: self._script("outcome")(
+            keys=[k["log"], k["consents"]] + [k[name] for name in OLD_KEYS],
+            args=[key, report.outcome, at, history_log.value_text(report.value)]))
 
     def put_contact(self, record: ContactRecord) -> ContactRecord:
         """Replace the profile and consents."""
@@ -242,8 +261,8 @@ class RedisStore(RedisBackend):
     def delete_contact(self, contact_id: str) -> bool:
         """Erase profile, consents, history and the decision index entries."""
         k = self._keys(contact_id)
-        fields = self._run("delete_contact", lambda: self._redis().hkeys(k["hist"]))
-        decisions = {field.split(SEP, 1)[0] for field in fields}
+        decisions = {e.decision_id for e in self.history(contact_id)
+                     if history_log.contact_in(e.decision_id) != contact_id}
         removed = self._run("delete_contact", lambda: self._redis().delete(*k.values()))
         if decisions:
             self._run("delete_contact", lambda: [self._redis().delete(self._decision_key(d))
@@ -253,35 +272,10 @@ class RedisStore(RedisBackend):
 
 # -- encoding -------------------------------------------------------------------
 
-def _field(decision_id: str, action_id: str) -> str:
-    return f"{decision_id}{SEP}{action_id}"
-
-
-def _entry_json(entry: HistoryEntry) -> str:
-    raw = {"d": entry.decision_id, "a": entry.action_id, "p": entry.program, "k": entry.kind,
-           "c": entry.channel, "l": entry.placement, "t": str(_micros(entry.at))}
-    if entry.run_id is not None:  # a journey step's entry
-        raw.update(j=entry.journey_id, r=entry.run_id, sp=entry.step_id)  # "s" is the sequence
-    return json.dumps(raw, separators=(",", ":"))
-
-
-def _entry(raw: str, outcomes: tuple[Outcome, ...]) -> HistoryEntry:
-    return _restore(json.loads(raw), outcomes)
-
-
-def _restore(e: dict[str, Any], outcomes: tuple[Outcome, ...]) -> HistoryEntry:
-    """The entry from its decoded JSON (see _entry_json and reserve.lua)."""
-    micros = int(e["t"])
-    return HistoryEntry.restore(e["d"], e["a"], e["p"], e["k"], e["c"], _at(micros), e["l"],
-                                outcomes, micros / 1_000_000, e.get("j"), e.get("r"),
-                                e.get("sp"))
-
-
-def _outcomes(pairs: list[tuple[str, str]]) -> tuple[Outcome, ...]:
-    """Outcomes from (name, '[at, value, seq]') pairs, in the order they were recorded."""
-    parsed = [(json.loads(raw), name) for name, raw in pairs]
-    parsed.sort(key=lambda item: item[0][2])
-    return tuple(Outcome(name, _at(at), value) for (at, value, _), name in parsed)
+def _indexed(reservation: Reservation) -> set[str]:
+    """The decision ids of ``reservation`` that need the index to be found."""
+    return {e.decision_id for e in reservation.entries
+            if history_log.contact_in(e.decision_id) != reservation.contact_id}
 
 
 def _pairs(flat: list) -> dict[str, str]:
@@ -296,24 +290,11 @@ def _consents(flat: list) -> dict[str, bool]:
     return {channel: value == "1" for channel, value in _pairs(flat).items()}
 
 
-def _snapshot_parts(reply: list) -> tuple[dict, dict, int, tuple[HistoryEntry, ...]]:
-    profile_flat, consents_flat, seen, values, out_flat = reply
-    by_entry: dict[str, list[tuple[str, str]]] = {}
-    for field, raw in _pairs(out_flat).items():
-        entry_field, _, name = field.rpartition(SEP)
-        by_entry.setdefault(entry_field, []).append((name, raw))
-    keyed = []
-    for e in json.loads(values):
-        recorded = by_entry.get(_field(e["d"], e["a"])) if by_entry else None
-        entry = _restore(e, _outcomes(recorded) if recorded else ())
-        keyed.append((entry.ts, e["s"], entry))
-    keyed.sort(key=_by_time_then_sequence)
-    return (_profile(profile_flat), _consents(consents_flat), seen,
-            tuple(entry for _, _, entry in keyed))
-
-
-def _by_time_then_sequence(item: tuple) -> tuple[int, int]:
-    return item[0], item[1]
+def _snapshot_parts(reply: list, contact_id: str
+                    ) -> tuple[dict, dict, int, tuple[HistoryEntry, ...]]:
+    profile_json, consents_flat, seen, log = reply
+    return (json.loads(profile_json), _consents(consents_flat), seen,
+            history_log.parse_log(log, contact_id))
 
 
 def _claims(reservation: Reservation) -> list[dict]:

@@ -159,6 +159,7 @@ def _race(url: str, number: int, start, results) -> None:
 def test_processes_starting_at_once_activate_exactly_one_version(url, tmp_path: Path):
     if url == "memory://":
         pytest.skip("memory:// lives in one process")
+    packs_from_url(url).close()  # the database exists before the processes race
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(4), context.Queue()
     processes = [context.Process(target=_race, args=(url, n, start, results))

@@ -1,6 +1,8 @@
 """What only the Redis store does: trimming, idempotent retries, hash tags."""
 from __future__ import annotations
 
+import subprocess
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -105,3 +107,136 @@ def test_a_full_redis_refuses_writes_and_the_store_reports_it_unavailable(redis_
         redis_server.cli("CONFIG", "SET", "maxmemory", "0")
     assert [e.decision_id for e in store.history("c1")] == ["d0"]
     store.close()
+
+
+# --- the history log, decision ids with their contact, and the earlier layout ----
+
+
+def _old_layout(store, contact_id: str) -> None:
+    """Two entries and two outcomes written as the store wrote them before its log:
+    a hash of JSON entries, two sorted sets, a hash of outcomes and a counter."""
+    client = store._redis()
+    keys = store._keys(contact_id)
+    at0, at1 = (int((T0 - timedelta(days=d)).timestamp() * 1_000_000) for d in (3, 1))
+    client.hset(keys["hist"], mapping={
+        "old0\x1fpromo": '{"s":1,"d":"old0","a":"promo","p":"winter_sale","k":"commercial",'
+                         f'"c":"email","l":null,"t":"{at0}"}}',
+        "old1\x1fwelcome": '{"s":2,"d":"old1","a":"welcome","p":"welcome","k":"relational",'
+                           f'"c":"sms","l":"home","t":"{at1}","j":"wj","r":"wj.1","sp":"s1"}}',
+    })
+    client.zadd(keys["times"], {"old0\x1fpromo": at0, "old1\x1fwelcome": at1})
+    client.zadd(keys["touch"], {"old0\x1fpromo": at0 + 5, "old1\x1fwelcome": at1})
+    client.hset(keys["out"], mapping={
+        "old0\x1fpromo\x1fconverted": f"[{at0 + 5},12345678.125,4]",
+        "old0\x1fpromo\x1fopened": f"[{at0 + 2},null,3]",
+    })
+    client.set(keys["seq"], 4)
+    client.set(f"{store.prefix}:decision:old0", contact_id)
+
+
+def test_a_contact_in_the_earlier_layout_is_migrated_with_all_its_history(store):
+    _old_layout(store, "c1")
+    [first, second] = store.history("c1")
+    assert (first.decision_id, first.kind, first.placement, second.placement) == \
+        ("old0", "commercial", None, "home")
+    assert [(o.outcome, o.value) for o in first.outcomes] == [("opened", None),
+                                                              ("converted", 12345678.125)]
+    assert (second.journey_id, second.run_id, second.step_id) == ("wj", "wj.1", "s1")
+    assert store._redis().exists(*(store._keys("c1")[k] for k in ("hist", "out", "times"))) == 0
+    recorded = store.record_outcome(OutcomeReport("old0", "promo", "clicked", T0))
+    assert [o.outcome for o in recorded.entry.outcomes] == ["opened", "converted", "clicked"]
+
+
+def test_an_outcome_migrates_a_contact_it_finds_in_the_earlier_layout(store):
+    _old_layout(store, "c1")
+    assert store.record_outcome(OutcomeReport("old0", "promo", "opened", T0)).duplicate
+    assert [e.decision_id for e in store.history("c1")] == ["old0", "old1"]
+
+
+def test_decision_ids_made_by_the_store_find_their_contact_without_an_index(store):
+    decision_id = store.decision_id_for("c-9", "0123456789abcdef0123456789abcdef")
+    assert decision_id == "0123456789abcdef0123456789abcdef.c-9"
+    store.reserve(Reservation("c-9", (entry(decision_id, T0),)))
+    assert list(store._redis().scan_iter(f"{store.prefix}:decision:*")) == []
+    recorded = store.record_outcome(OutcomeReport(decision_id, "promo", "opened", T0))
+    assert recorded.contact_id == "c-9" and recorded.entry.decision_id == decision_id
+    assert store.history("c-9")[0].decision_id == decision_id
+    assert store.record_outcome(OutcomeReport(decision_id.replace("c-9", "c-8"), "promo",
+                                              "opened", T0)) is None
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\x1fb", "a\x1eb", "a\x01b", "100%", "%1F", "%"])
+def test_any_text_round_trips_through_the_history_log(store, text):
+    recorded = HistoryEntry(text, text, text, "commercial", text, T0, placement=text,
+                            journey_id=text, run_id=text, step_id=text)
+    cap = WindowCheck("weekly", "pressure", T0 - timedelta(days=7), 1, channels=frozenset({text}),
+                      programs=frozenset({text}), actions=frozenset({text}))
+    assert store.reserve(Reservation("c1", (recorded,), (cap,))).ok
+    assert store.history("c1") == (recorded,)
+    assert not store.reserve(Reservation("c1", (replace(recorded, decision_id="d2"),), (cap,))).ok
+    found = store.record_outcome(OutcomeReport(text, text, "unsubscribed", T0))
+    assert found.entry.outcomes[0].outcome == "unsubscribed" and found.consent_revoked == text
+    assert store.get_contact("c1").consents == {text: False}
+
+
+def test_migrated_texts_are_escaped_like_new_ones(store):
+    client = store._redis()
+    keys = store._keys("c1")
+    at = int(T0.timestamp() * 1_000_000)
+    client.hset(keys["hist"], "d%\x1fa", '{"s":1,"d":"d%\\n","a":"a","p":"p\\u001f","k":"service",'
+                                        f'"c":"email","l":"100%","t":"{at}"}}')
+    [migrated] = store.history("c1")
+    assert (migrated.decision_id, migrated.program, migrated.placement) == ("d%\n", "p\x1f", "100%")
+
+
+class Monitor:
+    """The commands clients send to some Redis servers, read with redis-cli MONITOR
+    (commands that scripts run inside them are left out)."""
+
+    MARK = "end-of-monitored-calls"
+
+    def __init__(self, nodes) -> None:
+        self.nodes = nodes
+        self.watchers = [subprocess.Popen(["redis-cli", "-p", str(node.port), "MONITOR"],
+                                          stdout=subprocess.PIPE, text=True) for node in nodes]
+        for watcher in self.watchers:
+            assert watcher.stdout.readline().strip() == "OK"
+
+    def commands(self) -> list[str]:
+        """The client commands seen since the start, then stop watching."""
+        seen = []
+        for node, watcher in zip(self.nodes, self.watchers, strict=True):
+            node.cli("ECHO", self.MARK)
+            for line in watcher.stdout:
+                if self.MARK in line:
+                    break
+                if " lua] " not in line:
+                    seen.append(line.split("] ", 1)[1].split(" ", 1)[0].strip('"').upper())
+            watcher.terminate()
+            watcher.wait()
+            watcher.stdout.close()
+        return seen
+
+
+@pytest.mark.parametrize("server", ["redis_server", "redis_cluster"])
+def test_a_decision_costs_two_round_trips_and_its_outcome_one(request, server):
+    from engine.model import ContactRecord, DecisionRequest
+    from engine.service import ActivePack, DecisionService
+    from tests.conftest import PACKS
+
+    servers = request.getfixturevalue(server)
+    nodes = getattr(servers, "nodes", [servers])
+    opened = store_from_url(servers.url)
+    service = DecisionService(opened, ActivePack(load_pack(PACKS / "minimal.yaml")))
+    for contact in ("warm", "c1"):
+        opened.put_contact(ContactRecord(contact, {}, {"email": True}))
+    ask = DecisionRequest("warm", "email", T0 + timedelta(days=6))
+    warm = service.decide(ask, service.new_decision_id("warm"))  # scripts loaded, slots learnt
+    opened.record_outcome(OutcomeReport(warm.decision_id, warm.decision.actions[0].action_id,
+                                        "opened", T0))
+    monitor = Monitor(nodes)
+    result = service.decide(replace(ask, contact_id="c1"), service.new_decision_id("c1"))
+    action = result.decision.actions[0].action_id
+    assert opened.record_outcome(OutcomeReport(result.decision_id, action, "opened", T0))
+    assert result.recorded and monitor.commands() == ["EVALSHA"] * 3
+    opened.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from engine.decision.codegen import program_for
 from engine.decision.content import ContentRenderError, render_content
 from engine.decision.events import EventsView
 from engine.decision.facts import derive_facts
@@ -44,8 +45,32 @@ def contact_view(snapshot: ContactSnapshot, request: DecisionRequest) -> dict[st
 
 def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, decision_id: str,
            capacity_full: frozenset[str] = frozenset()) -> Decision:
-    """Decide which actions ``request`` gets, given the contact's ``snapshot``."""
+    """Decide which actions ``request`` gets, given the contact's ``snapshot``: with
+    the channel's generated function (engine.decision.codegen) unless the request
+    asks for explanations or the channel has none."""
     ctx = open_decision(plan, snapshot, request, capacity_full)
+    program = None if request.explain else program_for(plan, ctx.channel.name)
+    if program is None:
+        return _decide_with_closures(ctx, request, decision_id)
+    fired, scored, counts = program(ctx)
+    scored.sort()  # (-score, -priority, index, ...): the order of rank(); indexes are unique
+    survivors = [((-negated, propensity), action)
+                 for negated, _, _, propensity, action in scored]
+    return conclude_ranked(ctx, request, decision_id, fired, survivors, [], counts)
+
+
+def decide_with_closures(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
+                         decision_id: str, capacity_full: frozenset[str] = frozenset()
+                         ) -> Decision:
+    """``decide`` with the plan's closures only (the reference the generated code is
+    tested against, and the path of explanations)."""
+    return _decide_with_closures(open_decision(plan, snapshot, request, capacity_full),
+                                 request, decision_id)
+
+
+def _decide_with_closures(ctx: DecisionContext, request: DecisionRequest,
+                          decision_id: str) -> Decision:
+    plan = ctx.plan
     fired = derive_facts(plan.facts, ctx.scope)
     passed, excluded, counts = _screen(plan, ctx)
     return conclude(ctx, request, decision_id, fired, passed, excluded, counts)
@@ -76,8 +101,15 @@ def conclude(ctx: DecisionContext, request: DecisionRequest, decision_id: str,
     """Score and rank the candidates that passed every check, select, and build the
     decision with its reservation (shared by every backend). ``counts`` holds the
     screening exclusions by policy category; selection adds its own."""
+    return conclude_ranked(ctx, request, decision_id, fired, rank(ctx, passed), excluded, counts)
+
+
+def conclude_ranked(ctx: DecisionContext, request: DecisionRequest, decision_id: str,
+                    fired: list[str], survivors: list, excluded: list[Exclusion],
+                    counts: dict[str, int]) -> Decision:
+    """``conclude`` for candidates already scored and ranked (see ``rank``)."""
     screened = len(excluded)
-    chosen = _select(rank(ctx, passed), ctx, request, excluded)
+    chosen = _select(survivors, ctx, request, excluded)
     for exclusion in excluded[screened:]:
         counts[exclusion.policy] = counts.get(exclusion.policy, 0) + 1
     return Decision(
@@ -116,8 +148,12 @@ def rank(ctx: DecisionContext, passed: list[ActionPlan]) -> list:
     """((score, propensity), action) for each candidate, best first: score, then
     priority, then pack order."""
     survivors = [(_score(ctx.plan, action, ctx), action) for action in passed]
-    survivors.sort(key=lambda item: (-item[0][0], -item[1].priority, item[1].index))
+    survivors.sort(key=_rank_key)
     return survivors
+
+
+def _rank_key(item: tuple) -> tuple:
+    return (-item[0][0], -item[1].priority, item[1].index)
 
 
 def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from engine.decision.events import EVENTS_FILTERS, EVENTS_METHODS, EventFilter
 from engine.decision.history import HISTORY_FILTERS_FIELDS, HistoryFilter
 from engine.errors import ExpressionSyntaxError
 from engine.language.durations import parse_duration
+from engine.language.pysource import MAX_DEPTH, MAX_SOURCE_CHARS, check_limits
 from engine.language.vocabulary import FUNCTIONS, HISTORY_METHODS, ROOTS, Scope
 
 Evaluator = Callable[[Scope], Any]
@@ -50,10 +51,16 @@ def compile_expression(source: object, names: tuple[str, ...] = (),
     if isinstance(source, bool) or not isinstance(source, (str, int, float)):
         raise ExpressionSyntaxError("an expression must be text or a number")
     text = str(source)
+    if len(text) > MAX_SOURCE_CHARS:
+        raise ExpressionSyntaxError(f"expression longer than {MAX_SOURCE_CHARS} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionSyntaxError(f"not a valid expression: {exc.msg}", exc.offset) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ExpressionSyntaxError(f"expression nested more than {MAX_DEPTH} levels deep") \
+            from exc
+    check_limits(tree)  # before any closure (or generated code) exists
     builder = _Builder(frozenset(names), frozenset(roots))
     evaluate = builder.build(tree.body)
     return Expression(text, evaluate, frozenset(builder.facts_read), builder.reads_scope,
