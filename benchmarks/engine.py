@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 # This file is called engine.py: its own folder must not shadow the engine package.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+if __name__ in ("__main__", "__mp_main__"):  # a script: the project before benchmarks/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from benchmarks.summary import emit  # noqa: E402
 from engine.decision.decide import decide  # noqa: E402

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)
+if __name__ in ("__main__", "__mp_main__"):  # a script: the project before benchmarks/
+    sys.path[0] = str(ROOT)
 
 from benchmarks.summary import emit  # noqa: E402
 from engine.backends import backend_from_name  # noqa: E402

@@ -27,7 +27,8 @@ from pathlib import Path
 
 # This file is called http.py: its folder must not shadow the standard http package.
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)
+if __name__ in ("__main__", "__mp_main__"):  # a script: the project before benchmarks/
+    sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
 import http.client  # noqa: E402

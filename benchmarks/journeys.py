@@ -31,7 +31,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)
+if __name__ in ("__main__", "__mp_main__"):  # a script: the project before benchmarks/
+    sys.path[0] = str(ROOT)
 
 from benchmarks.summary import emit  # noqa: E402
 from engine.journeys.model import ContactEvent, DueTimer, Run, RunChange, RunUpdate  # noqa: E402

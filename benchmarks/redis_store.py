@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+if __name__ in ("__main__", "__mp_main__"):  # a script: the project before benchmarks/
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from benchmarks.engine import NOW, profile  # noqa: E402
 from benchmarks.summary import emit  # noqa: E402

@@ -8,6 +8,7 @@ generated code and the closures must agree on every value and every decision.
 """
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 import pytest
@@ -158,7 +159,10 @@ def test_generated_decisions_equal_the_closures_decisions(data):
 
 
 def test_the_benchmark_pack_decides_alike_on_both_paths():
+    path_before = list(sys.path)
     from benchmarks.engine import generated_pack, workload
+
+    assert sys.path == path_before  # imported, not run: it leaves the test modules importable
 
     plan = compile_pack(generated_pack(40).encode(), "generated-40")
     cases = workload(plan)[::5]

@@ -3,6 +3,8 @@ on real throwaway Redis servers; the last test races real processes."""
 from __future__ import annotations
 
 import multiprocessing
+import queue
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -160,6 +162,20 @@ def _race(url: str, number: int, start, results) -> None:
         results.put((pack_hash, f"error: {exc!r}"))
 
 
+def _collect(results, processes, deadline: float) -> list:
+    """One result per process; a process that died without one fails the test at once
+    (a child that cannot even import this module exits with code 1)."""
+    outcomes = []
+    while len(outcomes) < len(processes):
+        try:
+            outcomes.append(results.get(timeout=0.5))
+        except queue.Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            assert not dead, f"processes exited without a result: exit codes {dead}"
+            assert time.monotonic() < deadline, f"only {len(outcomes)} results in time"
+    return outcomes
+
+
 def test_processes_starting_at_once_activate_exactly_one_version(url, tmp_path: Path):
     if url == "memory://":
         pytest.skip("memory:// lives in one process")
@@ -170,7 +186,7 @@ def test_processes_starting_at_once_activate_exactly_one_version(url, tmp_path: 
                  for n in range(1, 5)]
     for process in processes:
         process.start()
-    outcomes = [results.get(timeout=300) for _ in processes]  # spawned: slow on a busy machine
+    outcomes = _collect(results, processes, deadline=time.monotonic() + 240)
     assert not [o for o in outcomes if isinstance(o[1], str)], outcomes
     for process in processes:
         process.join(timeout=30)
