@@ -1,6 +1,7 @@
 """The HTTP edge: a Flask app factory around the decision core."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -21,10 +22,18 @@ from engine.backends import backend_from_name
 from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
 from engine.language.compiler import load_pack
+from engine.learning.learner import Learner
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
-from store import MEMORY_URL, agenda_from_url, journeys_from_url, packs_from_url, store_from_url
+from store import (
+    MEMORY_URL,
+    agenda_from_url,
+    journeys_from_url,
+    learning_from_url,
+    packs_from_url,
+    store_from_url,
+)
 
 log = logging.getLogger("nba.api")
 
@@ -43,6 +52,7 @@ class Services:
     journeys: JourneyService
     agenda: AgendaService
     authoring: PackAuthoring
+    learner: Learner
 
 
 def _now() -> datetime:
@@ -81,7 +91,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     pack = follower.start(plan, settings["NBA_PACK_FORCE"], clock())
     plan = pack.plan
     journey_store = _journey_store(settings, options)
-    decisions = DecisionService(store, pack, backend, events=journey_store)
+    learner = Learner(_learning_store(settings, options), clock,
+                      refresh_s=settings["NBA_LEARNING_REFRESH_S"],
+                      flush_s=settings["NBA_LEARNING_FLUSH_S"])
+    atexit.register(learner.flush)  # a worker stopping adds its last counts
+    decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner)
     agenda = AgendaService(_agenda_store(settings, options), decisions)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
@@ -90,6 +104,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
+        learner=learner,
     )
     app.before_request(_following(follower))
     if not keys:
@@ -137,6 +152,19 @@ def _journey_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
         raise ConfigurationError(str(exc)) from exc
 
 
+def _learning_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """Learning counts: beside the contacts (in memory for a test that wires in its
+    own NBA_STORE without NBA_LEARNING_STORE)."""
+    if settings.get("NBA_LEARNING_STORE") is not None:
+        return settings["NBA_LEARNING_STORE"]
+    if settings.get("NBA_STORE") is not None:
+        return learning_from_url(MEMORY_URL)
+    try:
+        return learning_from_url(settings["NBA_STORE_URL"], options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
 def _session_secret(settings: Mapping[str, Any]) -> bytes:
     """What signs the agent screen's session cookies: NBA_SECRET_KEY, else a value
     derived from the API keys (the same in every worker and machine, and a
@@ -161,11 +189,11 @@ def _agenda_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
 
 
 def _register(app: Flask) -> None:
-    from api import agents, contacts, decisions, journeys, meta, packs, web
+    from api import agents, contacts, decisions, journeys, learning, meta, packs, web
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, agents, meta, packs, web):
+    for module in (decisions, contacts, journeys, agents, meta, packs, learning, web):
         app.register_blueprint(module.blueprint)
 
 

@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "NBA_BREAKER_FAILURES": 3,
     "NBA_BREAKER_RESET_S": 1.0,
     "NBA_HISTORY_MAX_DAYS": 730,
+    # Learned propensities: how often a process reads the counts of every process,
+    # and how often it adds its own to the store (seconds; 0: at every call).
+    "NBA_LEARNING_REFRESH_S": 5.0,
+    "NBA_LEARNING_FLUSH_S": 1.0,
     # The agent screen (/agent): the inbound channel of its recommendations, and the
     # secret that signs its session cookies (derived from the API keys when unset).
     "NBA_AGENT_CHANNEL": "agent",
@@ -51,6 +55,8 @@ NUMBERS = (
     ("NBA_BREAKER_FAILURES", int, 1),
     ("NBA_BREAKER_RESET_S", float, 0),
     ("NBA_HISTORY_MAX_DAYS", float, 1),
+    ("NBA_LEARNING_REFRESH_S", float, 0),
+    ("NBA_LEARNING_FLUSH_S", float, 0),
 )
 
 FLAGS = ("NBA_PACK_FORCE", "NBA_AUTHORS_MAY_ACTIVATE")

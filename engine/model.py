@@ -60,6 +60,10 @@ class HistoryEntry:
     journey_id: str | None = None
     run_id: str | None = None
     step_id: str | None = None
+    # Set for learned propensities: the segment whose posterior scored it, and the
+    # probability the policy had of choosing it (None: chosen for sure).
+    segment: str | None = None
+    probability: float | None = None
     ts: float = field(init=False, repr=False, compare=False)
     failed: bool = field(init=False, repr=False, compare=False)
 
@@ -75,7 +79,8 @@ class HistoryEntry:
     def restore(cls, decision_id: str, action_id: str, program: str, kind: str, channel: str,
                 at: datetime, placement: str | None, outcomes: tuple[Outcome, ...],
                 ts: float, journey_id: str | None = None, run_id: str | None = None,
-                step_id: str | None = None) -> HistoryEntry:
+                step_id: str | None = None, segment: str | None = None,
+                probability: float | None = None) -> HistoryEntry:
         """An entry read back from a store, built without the dataclass machinery.
 
         Stores build thousands of these per second; ``ts`` must be
@@ -85,7 +90,8 @@ class HistoryEntry:
         entry.__dict__.update(
             decision_id=decision_id, action_id=action_id, program=program, kind=kind,
             channel=channel, at=at, placement=placement, outcomes=outcomes, ts=ts,
-            journey_id=journey_id, run_id=run_id, step_id=step_id,
+            journey_id=journey_id, run_id=run_id, step_id=step_id, segment=segment,
+            probability=probability,
             failed=any(o.outcome == "failed" for o in outcomes) if outcomes else False)
         return entry
 

@@ -51,7 +51,7 @@ class ActionPlan:
     when: Expression | None = None
     priority: float = 50.0
     value: float = 1.0
-    propensity: Expression | float = 1.0
+    propensity: Expression | float | Any = 1.0  # Any: engine.learning.model.Learned
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     repeat: RepeatRule | None = None
@@ -188,11 +188,21 @@ class Plan:
     reads_events: bool = False
     # Lead routing: queue name -> rules (engine.agenda.routing.RoutingRule).
     routing: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    # The ``learning:`` section (engine.learning.model.LearningPlan) when an action's
+    # propensity is learned(p), else None.
+    learning: Any = None
     # Per channel, the generated decision function (engine.decision.codegen), made
     # on the channel's first decision; None when the closures serve the channel.
     # Not an init field: a plan made with dataclasses.replace starts without any.
     programs: dict[str, Any] = field(default_factory=dict, init=False, compare=False,
                                      repr=False)
+
+    # Where decisions read learned propensities (engine.learning.learner.Learner), set
+    # by the service that serves the plan; without one, learned(p) is its prior mean.
+    learner: Any = field(default=None, init=False, compare=False, repr=False)
+
+    def attach_learner(self, learner: Any) -> None:
+        object.__setattr__(self, "learner", learner)
 
     def action(self, action_id: str) -> ActionPlan | None:
         return self.by_id.get(action_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable
 
 from engine.backends import CompiledBackend, ExecutionBackend
 from engine.decision.decide import contact_view, render_action
@@ -56,8 +56,11 @@ class DecisionService:
     def __init__(self, store: ContactStore, pack: ActivePack,
                  backend: ExecutionBackend | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 events: EventSource | None = None):
+                 events: EventSource | None = None, learner: Any = None):
         self.store = store
+        # engine.learning.learner.Learner: where learned propensities come from and
+        # evidence goes to (None: learned(p) is its prior mean and nothing is counted).
+        self.learner = learner
         self.pack = pack
         self.backend = backend or CompiledBackend()
         self.new_id = new_id
@@ -134,6 +137,8 @@ class DecisionService:
 
     def _decide(self, plan: Plan, request: DecisionRequest, decision_id: str,
                 first: ContactSnapshot | None = None) -> DecisionResult:
+        if plan.learning is not None and plan.learner is None and self.learner is not None:
+            plan.attach_learner(self.learner)
         full: frozenset[str] = frozenset()
         result = ReservationResult(ok=True)
         for _ in range(MAX_ATTEMPTS):
@@ -144,6 +149,8 @@ class DecisionService:
                 return DecisionResult(decision_id, plan, decision, recorded=False)
             result = self.store.reserve(decision.reservation, commit=not request.dry_run)
             if result.ok:
+                if plan.learner is not None and not request.dry_run:
+                    plan.learner.exposed(plan, decision.reservation.entries)
                 return DecisionResult(decision_id, plan, decision, recorded=not request.dry_run)
             full |= result.full_channels
         return DecisionResult(decision_id, plan, _gave_up(decision, result, request), False)
@@ -154,6 +161,9 @@ class DecisionService:
         if recorded is None:
             raise UnknownDecision(
                 f"no recorded action {report.action_id!r} in decision {report.decision_id!r}")
+        plan = self.pack.plan
+        if self.learner is not None and plan.learning is not None and not recorded.duplicate:
+            self.learner.succeeded(plan, recorded.entry, report.outcome)
         return recorded
 
 

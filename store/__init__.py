@@ -111,3 +111,24 @@ def packs_from_url(url: str, options: Mapping[str, Any] | None = None):
         return RedisPackRegistry(url, **{k: v for k, v in (options or {}).items()
                                          if k in allowed})
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def learning_from_url(url: str, options: Mapping[str, Any] | None = None):
+    """The LearningStore (counts behind learned propensities) for the same URL
+    schemes as ``store_from_url``; the same database or Redis holds it."""
+    if url == MEMORY_URL:
+        from engine.learning.memory import MemoryLearningStore
+
+        return MemoryLearningStore()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_learning import SQLiteLearningStore
+
+        return SQLiteLearningStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_learning import RedisLearningStore
+
+        allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
+                   "breaker_reset_s", "on_error")
+        return RedisLearningStore(url, **{k: v for k, v in (options or {}).items()
+                                          if k in allowed})
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")

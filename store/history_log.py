@@ -3,7 +3,8 @@
 One record per entry, each after a ``"\\n"``, in recording order (see
 ``store/lua/history_log.lua``): decision, action, program, kind (a digit for
 the four known kinds), channel, placement, time in integer microseconds,
-journey, run and step, separated by ``"\\x1f"``; then one ``"\\x1e"``-prefixed
+journey, run and step (and, for a learned propensity, the segment and the
+probability of the choice), separated by ``"\\x1f"``; then one ``"\\x1e"``-prefixed
 part per outcome (outcome, time, value as JSON or empty), in recording order.
 Texts are written with ``%``, the separators and ``"\\x01"`` percent-escaped
 (``%25``, ``%0A``...), so that any text round-trips.
@@ -61,6 +62,9 @@ def record(entry: HistoryEntry, contact_id: str, micros: int) -> str:
     fields = (entry.action_id, entry.program, _KIND_CODES.get(entry.kind, entry.kind),
               entry.channel, entry.placement, str(micros), entry.journey_id, entry.run_id,
               entry.step_id)
+    if entry.segment is not None or entry.probability is not None:
+        probability = "" if entry.probability is None else f"{entry.probability:.6g}"
+        fields += (entry.segment, probability)
     return US.join((_stored_decision(entry.decision_id, contact_id), *map(_text, fields)))
 
 
@@ -89,14 +93,18 @@ def parse_record(line: str, contact_id: str) -> HistoryEntry:
     fields = head.split(US)
     if "%" in head:
         fields = [_untext(f) for f in fields]
-    decision, action, program, kind, channel, placement, at, journey, run, step = fields
+    decision, action, program, kind, channel, placement, at, journey, run, step = fields[:10]
+    segment = probability = None
+    if len(fields) > 10:  # learned: segment and probability of the choice
+        segment = fields[10] or None
+        probability = float(fields[11]) if fields[11] else None
     if decision.startswith(EMBEDDED):
         decision = f"{decision[1:]}.{contact_id}"
     micros = int(at)
     return HistoryEntry.restore(
         decision, action, program, _CODE_KINDS.get(kind, kind), channel,
         from_micros(micros), placement or None, tuple(_outcome(part) for part in outcomes),
-        micros / 1_000_000, journey or None, run or None, step or None)
+        micros / 1_000_000, journey or None, run or None, step or None, segment, probability)
 
 
 def value_text(value: Any) -> str:

@@ -63,6 +63,8 @@ SCHEMA = (
         journey_id TEXT,
         run_id TEXT,
         step_id TEXT,
+        segment TEXT,
+        probability REAL,
         PRIMARY KEY (decision_id, action_id))""",
     "CREATE INDEX IF NOT EXISTS history_by_contact ON history (contact_id, at_ts)",
     """CREATE TABLE IF NOT EXISTS capacity (
@@ -71,10 +73,11 @@ SCHEMA = (
 )
 # In the order of HistoryEntry fields.
 HISTORY_COLUMNS = ("decision_id, action_id, program, kind, channel, at, placement, outcomes, "
-                   "journey_id, run_id, step_id")
+                   "journey_id, run_id, step_id, segment, probability")
 # Columns added after the first release: (table, column, type), added to older files.
 ADDED_COLUMNS = (("history", "journey_id", "TEXT"), ("history", "run_id", "TEXT"),
-                 ("history", "step_id", "TEXT"))
+                 ("history", "step_id", "TEXT"), ("history", "segment", "TEXT"),
+                 ("history", "probability", "REAL"))
 
 
 class SQLiteStore:
@@ -421,7 +424,7 @@ def _insert_reservation(conn: sqlite3.Connection, reservation: Reservation) -> N
     try:
         conn.executemany(
             f"INSERT INTO history (contact_id, {HISTORY_COLUMNS}, at_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(contact_id, *_entry_row(entry)) for entry in reservation.entries],
         )
     except sqlite3.IntegrityError as exc:
@@ -442,15 +445,15 @@ def _entry_row(entry: HistoryEntry) -> tuple[Any, ...]:
     """The history columns after contact_id, in HISTORY_COLUMNS order, then at_ts."""
     head = (entry.decision_id, entry.action_id, entry.program, entry.kind, entry.channel)
     tail = (entry.placement, _dump_outcomes(entry.outcomes), entry.journey_id, entry.run_id,
-            entry.step_id, _utc(entry.at).timestamp())
+            entry.step_id, entry.segment, entry.probability, _utc(entry.at).timestamp())
     return (*head, _dump_time(entry.at), *tail)
 
 
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
     """A HistoryEntry from the HISTORY_COLUMNS of one row."""
-    *head, at, placement, outcomes, journey_id, run_id, step_id = row
+    *head, at, placement, outcomes, journey_id, run_id, step_id, segment, probability = row
     return HistoryEntry(*head, _load_time(at), placement, _load_outcomes(outcomes),
-                        journey_id, run_id, step_id)
+                        journey_id, run_id, step_id, segment, probability)
 
 
 def _dump_outcomes(outcomes: tuple[Outcome, ...]) -> str:

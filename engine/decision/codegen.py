@@ -24,6 +24,7 @@ from engine.decision import policies as p
 from engine.decision.codegen_runtime import RUNTIME
 from engine.language.expressions import Expression
 from engine.language.pysource import CodegenRefused, SourceWriter
+from engine.learning.model import Learned
 from engine.model import POLICIES
 from engine.plan import ActionPlan, ChannelPlan, Plan
 
@@ -228,6 +229,9 @@ class ProgramWriter:
             lines += [f"if {shared} is None:",
                       f"    {shared} = _num({self.writer().expression(propensity.source)})",
                       f"q = {shared}"]
+            prop = "q"
+        elif isinstance(propensity, Learned):
+            lines.append(f"q = x.learned({subject})")
             prop = "q"
         elif isinstance(propensity, float):
             prop = self.number(propensity)

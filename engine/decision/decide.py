@@ -16,6 +16,7 @@ from engine.decision.policies import DecisionContext, check_pressure
 from engine.decision.scoring import arbitration_score, as_number
 from engine.errors import UnknownChannel
 from engine.language.vocabulary import Scope
+from engine.learning.model import Learned
 from engine.model import (
     CapacityClaim,
     ChosenAction,
@@ -48,7 +49,7 @@ def decide(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest, deci
     """Decide which actions ``request`` gets, given the contact's ``snapshot``: with
     the channel's generated function (engine.decision.codegen) unless the request
     asks for explanations or the channel has none."""
-    ctx = open_decision(plan, snapshot, request, capacity_full)
+    ctx = open_decision(plan, snapshot, request, capacity_full, decision_id)
     program = None if request.explain else program_for(plan, ctx.channel.name)
     if program is None:
         return _decide_with_closures(ctx, request, decision_id)
@@ -64,8 +65,8 @@ def decide_with_closures(plan: Plan, snapshot: ContactSnapshot, request: Decisio
                          ) -> Decision:
     """``decide`` with the plan's closures only (the reference the generated code is
     tested against, and the path of explanations)."""
-    return _decide_with_closures(open_decision(plan, snapshot, request, capacity_full),
-                                 request, decision_id)
+    return _decide_with_closures(open_decision(plan, snapshot, request, capacity_full,
+                                               decision_id), request, decision_id)
 
 
 def _decide_with_closures(ctx: DecisionContext, request: DecisionRequest,
@@ -77,7 +78,8 @@ def _decide_with_closures(ctx: DecisionContext, request: DecisionRequest,
 
 
 def open_decision(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
-                  capacity_full: frozenset[str] = frozenset()) -> DecisionContext:
+                  capacity_full: frozenset[str] = frozenset(), decision_id: str = ""
+                  ) -> DecisionContext:
     """What every backend starts a decision from: the channel, the contact as the
     request sees it, its history and clock, with no fact derived yet."""
     channel = plan.channels.get(request.channel)
@@ -92,6 +94,7 @@ def open_decision(plan: Plan, snapshot: ContactSnapshot, request: DecisionReques
     ctx = DecisionContext(plan, scope, channel, request.placement, capacity_full,
                           request.explain)
     ctx.only = request.actions
+    ctx.decision_id = decision_id
     return ctx
 
 
@@ -110,13 +113,15 @@ def conclude_ranked(ctx: DecisionContext, request: DecisionRequest, decision_id:
     """``conclude`` for candidates already scored and ranked (see ``rank``)."""
     screened = len(excluded)
     chosen = _select(survivors, ctx, request, excluded)
+    logged = {} if ctx.learning is None or not chosen else ctx.learning.choice_probability(
+        ctx, survivors, [c.action_id for c in chosen], request.limit)
     for exclusion in excluded[screened:]:
         counts[exclusion.policy] = counts.get(exclusion.policy, 0) + 1
     return Decision(
         actions=tuple(chosen),
         excluded=tuple(excluded) if request.explain else (),
         facts=dict(ctx.scope.facts), fired=tuple(fired),
-        reservation=_reservation(ctx.plan, ctx, request, decision_id, chosen),
+        reservation=_reservation(ctx.plan, ctx, request, decision_id, chosen, logged),
         exclusion_counts=counts,
     )
 
@@ -162,7 +167,9 @@ def _score(plan: Plan, action: ActionPlan, ctx: DecisionContext) -> tuple[float,
     if fixed is not None:
         return fixed, action.propensity  # type: ignore[return-value]
     propensity = action.propensity
-    if not isinstance(propensity, float):
+    if isinstance(propensity, Learned):
+        propensity = ctx.learned(action)
+    elif not isinstance(propensity, float):
         propensity = as_number(propensity.evaluate(ctx.scope))
     return arbitration_score(plan.arbitration, propensity, action, ctx.channel.cost,
                              ctx.scope), propensity
@@ -232,20 +239,26 @@ def _chosen(action: ActionPlan, ctx: DecisionContext, score: float, propensity: 
         f"value {action.value:g}, priority {action.priority:g}, cost {ctx.channel.cost:g}",
         f"ranked {rank} of {eligible} eligible action(s) on {ctx.channel.name}",
     )
+    learned = ctx.learning.reason(action) if ctx.learning is not None else None
+    if learned is not None:
+        reasons = reasons[:2] + (learned,) + reasons[2:]
     return ChosenAction(action.id, action.program, action.kind, ctx.channel.name,
                         round(score, 6), content, reasons)
 
 
 def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, decision_id: str,
-                 chosen: list[ChosenAction]) -> Reservation | None:
+                 chosen: list[ChosenAction], logged: dict[str, float]) -> Reservation | None:
     if not chosen:
         return None
     channel = ctx.channel
     actions = [plan.action(c.action_id) for c in chosen]
+    learning = ctx.learning
     entries = tuple(
         HistoryEntry(decision_id, a.id, a.program, a.kind, channel.name, request.at,
                      request.placement, journey_id=request.journey_id, run_id=request.run_id,
-                     step_id=request.step_id) for a in actions)
+                     step_id=request.step_id,
+                     segment=(learning.segment or None) if learning and a.id in learning.used
+                     else None, probability=logged.get(a.id)) for a in actions)
     rules = {rule.id: rule for a in actions for rule in a.pressure_rules[channel.name]}
     checks = [WindowCheck(rule.id, "pressure", rule.window_start(ctx.now, ctx.tz), rule.limit,
                           kinds=rule.kinds, channels=rule.channels, programs=rule.programs)

@@ -36,6 +36,16 @@ class DecisionContext:
         self._suppressions: dict[str, dict[str | None, tuple[HistoryEntry, Any]]] = {}
         self._recent: dict[str, list[HistoryEntry]] | None = None
         self._may_suppress: bool | None = None
+        self.decision_id = ""
+        self.learning: Any = None  # engine.learning.view.LearningView, on first use
+
+    def learned(self, action: Any) -> float:
+        """The propensity of an action whose propensity is ``learned(p)``."""
+        if self.learning is None:
+            from engine.learning.view import LearningView
+
+            self.learning = LearningView(self.plan, self.scope, self.decision_id)
+        return self.learning.propensity(action)
 
     def pressure_entries(self, rule: PressureRule) -> list[HistoryEntry]:
         """Existing entries that count toward ``rule`` now, oldest first."""

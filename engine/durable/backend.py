@@ -140,7 +140,7 @@ class DurableBackend:
 
     def decide(self, plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
                decision_id: str, capacity_full: frozenset[str] = frozenset()) -> Decision:
-        ctx = open_decision(plan, snapshot, request, capacity_full)
+        ctx = open_decision(plan, snapshot, request, capacity_full, decision_id)
         with self._lock:
             loaded = self._ruleset(plan)
             fired = self._run(loaded, ctx)

@@ -25,13 +25,16 @@ from engine.language.checks import Checker
 from engine.language.expressions import Expression
 from engine.language.loader import LocatedYAML, Path, read_yaml
 from engine.language.policies_compiler import compile_policies, compile_tests
+from engine.learning.language import compile_learned, compile_learning, is_learned
+from engine.learning.model import Learned, LearningPlan
 from engine.model import KINDS
 from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
 from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
-            "policies", "fallbacks", "events", "events_strict", "journeys", "routing", "tests")
+            "policies", "fallbacks", "events", "events_strict", "journeys", "routing", "learning",
+            "tests")
 TOP_REQUIRED = ("pack", "version", "timezone", "channels", "actions")
 CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "deliver",
                 "description")
@@ -40,8 +43,8 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,99}$")
 FACT_KEYS = ("id", "when", "set", "description")
 FACT_REQUIRED = ("id", "when", "set")
 ACTION_KEYS = ("id", "program", "kind", "channels", "placements", "when", "priority", "value",
-               "propensity", "valid", "repeat", "group", "respect_opt_out", "content",
-               "description")
+               "propensity", "success", "valid", "repeat", "group", "respect_opt_out",
+               "content", "description")
 ACTION_REQUIRED = ("id", "program", "kind", "channels")
 _QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -97,6 +100,7 @@ class _PackCompiler(Checker):
         self.channels: dict[str, ChannelPlan] = {}
         self.action_ids: list[str] = []
         self.fact_readers: list[tuple[Path, Any]] = []
+        self.learning = LearningPlan()
 
     def compile(self, digest: str, text: str) -> Plan:
         top = self.mapping((), self.doc.data, TOP_KEYS, TOP_REQUIRED)
@@ -111,6 +115,9 @@ class _PackCompiler(Checker):
                                         "such as Europe/Paris")
         self.channels = self.compile_channels(top.get("channels"))
         facts = self.compile_facts(top.get("facts"))
+        self.learning = compile_learning(self, top.get("learning"))
+        self.fact_readers += [(("learning", "segment_by", i), expr)
+                              for i, (_, expr) in enumerate(self.learning.segment_by)]
         actions = self.compile_actions(top.get("actions"), tz)
         policies = compile_policies(self, top.get("policies"), tuple(self.channels), actions)
         actions = tuple(_fix_scores(_bind_policies(a, policies, self.channels), policies,
@@ -143,6 +150,8 @@ class _PackCompiler(Checker):
             events=events, events_strict=strict, journeys=journeys, routing=routing,
             reads_events=any(getattr(expr, "reads_events", False)
                              for _, expr in self.fact_readers),
+            learning=self.learning if any(isinstance(a.propensity, Learned) for a in actions)
+            else None,
         )
 
     def fallbacks(self, raw: Any, actions: dict[str, ActionPlan]) -> dict[str, dict[str, str]]:
@@ -341,7 +350,8 @@ class _PackCompiler(Checker):
             when=self.optional_expression(path + ("when",), spec.get("when")),
             priority=self.number(path + ("priority",), spec.get("priority", 50), 0, 100),
             value=self.number(path + ("value",), spec.get("value", 1)),
-            propensity=self.propensity(path + ("propensity",), spec.get("propensity", 1)),
+            propensity=self.propensity(path + ("propensity",), spec.get("propensity", 1),
+                                       spec.get("success")),
             repeat=self.repeat(path + ("repeat",), spec.get("repeat")),
             group=None if spec.get("group") is None
             else self.identifier(path + ("group",), spec.get("group")),
@@ -367,9 +377,15 @@ class _PackCompiler(Checker):
     def optional_expression(self, path: Path, value: Any):
         return None if value is None else self.expression(path, value)
 
-    def propensity(self, path: Path, value: Any):
+    def propensity(self, path: Path, value: Any, success: Any = None):
+        if success is not None and not is_learned(value):
+            self.problem(path[:-1] + ("success",), "success names the outcome a learned "
+                                                   "propensity learns from: write "
+                                                   "propensity: learned(p) with it")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return self.number(path, value, 0) or 0.0
+        if is_learned(value):
+            return compile_learned(self, path, value, success, self.learning)
         return self.expression(path, value)
 
     def repeat(self, path: Path, value: Any) -> RepeatRule | None:

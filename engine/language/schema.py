@@ -27,6 +27,8 @@ from engine.language import compiler
 from engine.language import policies_compiler as policies
 from engine.language.checks import IDENTIFIER
 from engine.language.vocabulary import export_vocabulary
+from engine.learning.language import LEARNING_KEYS
+from engine.learning.model import EXPLORATIONS
 from engine.model import KINDS, OUTCOMES
 
 SCHEMA_ID = "https://nba.invalid/schemas/rule-pack.json"
@@ -123,7 +125,11 @@ def _action() -> dict[str, Any]:
         **COMMON, "program": _ref("id"), "kind": {"enum": list(KINDS)},
         "channels": _list_of(_ref("id")), "placements": _list_of(_ref("id")),
         "when": _ref("condition"), "priority": {"type": "number", "minimum": 0, "maximum": 100},
-        "value": {"type": "number"}, "propensity": _ref("expression"),
+        "value": {"type": "number"},
+        "propensity": _described(_ref("expression"), "a number, an expression, or learned(p) "
+                                 "(p: the prior mean of the learned success rate)"),
+        "success": _described({"enum": list(OUTCOMES)}, "the outcome a learned propensity "
+                              "learns from (default: learning.success)"),
         "valid": _object(("from", "until"), {"from": _ref("moment"), "until": _ref("moment")},
                          where="valid"),
         "repeat": _object(("max", "within"), {"max": {"type": "integer", "minimum": 1},
@@ -235,6 +241,12 @@ def pack_schema() -> dict[str, Any]:
         "events": events, "events_strict": {"type": "boolean"},
         "journeys": _list_of(_ref("journey")), "tests": _list_of(_ref("test")),
         "routing": _map_of(_list_of(_routing_rule())),
+        "learning": _object(LEARNING_KEYS, {
+            "success": {"enum": list(OUTCOMES)},
+            "prior_weight": {"type": "number", "exclusiveMinimum": 0},
+            "half_life": _ref("duration"),
+            "segment_by": _list_of({"type": "string", "pattern": r"^(facts|contact)\."}),
+            "exploration": {"enum": list(EXPLORATIONS)}}, where="learning"),
     }, compiler.TOP_REQUIRED, "the top level")
     return {"$schema": "http://json-schema.org/draft-07/schema#", "$id": SCHEMA_ID,
             "title": "Next-best-action rule pack", **top, "definitions": _definitions()}

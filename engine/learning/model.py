@@ -1,0 +1,51 @@
+"""What a pack says about learning: its ``learning:`` section and ``learned(p)``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+EXPLORATIONS = ("thompson", "greedy")
+
+
+@dataclass(frozen=True)
+class Learned:
+    """``propensity: learned(prior)``: the posterior of the action's successes
+    replaces the prior mean as evidence arrives."""
+
+    prior: float
+    success: str  # the outcome that counts as a success for this action
+
+    @property
+    def source(self) -> str:
+        return f"learned({self.prior!r})"
+
+
+@dataclass(frozen=True)
+class LearningPlan:
+    success: str = "converted"
+    prior_weight: float = 20.0
+    half_life: timedelta = timedelta(days=30)
+    half_life_text: str = "30d"
+    # (name, expression) pairs: one posterior per combination of their values.
+    segment_by: tuple[tuple[str, Any], ...] = ()
+    exploration: str = "thompson"
+
+    @property
+    def counts_key(self) -> str:
+        """What counts are kept under, beside the pack name: sums scaled with another
+        half-life cannot be added to these."""
+        return f"h{int(self.half_life.total_seconds())}"
+
+
+def segment_key(values: list[tuple[str, Any]]) -> str:
+    """``lifecycle=active,segment=vip``: a segment as stored and reported."""
+    return ",".join(f"{name}={_text(value)}" for name, value in values)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).replace(",", " ").replace("=", " ").replace("\x1f", " ")[:60]
