@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from engine.backends import CompiledBackend, ExecutionBackend
 from engine.decision.decide import contact_view, render_action
@@ -29,6 +29,18 @@ from engine.plan import Plan
 from engine.ports import ContactStore, EventSource
 
 MAX_ATTEMPTS = 5
+
+
+class RecordObserver(Protocol):
+    """Told, in the process that recorded them, of each committed decision and each
+    first recording of an outcome (never of dry runs or duplicates). It must not
+    raise: the decision is already recorded."""
+
+    def decision_recorded(self, plan: Plan, request: DecisionRequest,
+                          entries: tuple[HistoryEntry, ...]) -> None: ...
+
+    def outcome_recorded(self, plan: Plan, recorded: OutcomeRecorded,
+                         report: OutcomeReport) -> None: ...
 
 
 class ActivePack:
@@ -56,11 +68,14 @@ class DecisionService:
     def __init__(self, store: ContactStore, pack: ActivePack,
                  backend: ExecutionBackend | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 events: EventSource | None = None, learner: Any = None):
+                 events: EventSource | None = None, learner: Any = None,
+                 observers: tuple[RecordObserver, ...] = ()):
         self.store = store
         # engine.learning.learner.Learner: where learned propensities come from and
         # evidence goes to (None: learned(p) is its prior mean and nothing is counted).
         self.learner = learner
+        # Told of every recorded decision and first outcome (reports, experiments).
+        self.observers = observers
         self.pack = pack
         self.backend = backend or CompiledBackend()
         self.new_id = new_id
@@ -149,8 +164,8 @@ class DecisionService:
                 return DecisionResult(decision_id, plan, decision, recorded=False)
             result = self.store.reserve(decision.reservation, commit=not request.dry_run)
             if result.ok:
-                if plan.learner is not None and not request.dry_run:
-                    plan.learner.exposed(plan, decision.reservation.entries)
+                if not request.dry_run:
+                    self._recorded(plan, request, decision)
                 return DecisionResult(decision_id, plan, decision, recorded=not request.dry_run)
             full |= result.full_channels
         return DecisionResult(decision_id, plan, _gave_up(decision, result, request), False)
@@ -162,9 +177,20 @@ class DecisionService:
             raise UnknownDecision(
                 f"no recorded action {report.action_id!r} in decision {report.decision_id!r}")
         plan = self.pack.plan
-        if self.learner is not None and plan.learning is not None and not recorded.duplicate:
+        if recorded.duplicate:
+            return recorded
+        if self.learner is not None and plan.learning is not None:
             self.learner.succeeded(plan, recorded.entry, report.outcome)
+        for observer in self.observers:
+            observer.outcome_recorded(plan, recorded, report)
         return recorded
+
+    def _recorded(self, plan: Plan, request: DecisionRequest, decision: Decision) -> None:
+        entries = decision.reservation.entries  # type: ignore[union-attr]
+        if plan.learner is not None:
+            plan.learner.exposed(plan, entries)
+        for observer in self.observers:
+            observer.decision_recorded(plan, request, entries)
 
 
 def _rendered(plan: Plan, snapshot: ContactSnapshot, request: DecisionRequest,
