@@ -23,12 +23,14 @@ from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
 from engine.language.compiler import load_pack
 from engine.learning.learner import Learner
+from engine.learning.tracking import ExperimentTracker
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
 from store import (
     MEMORY_URL,
     agenda_from_url,
+    experiments_from_url,
     journeys_from_url,
     learning_from_url,
     packs_from_url,
@@ -90,13 +92,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     follower = PackFollower(registry, backend)
     pack = follower.start(plan, settings["NBA_PACK_FORCE"], clock())
     plan = pack.plan
-    journey_store = _journey_store(settings, options)
-    learner = Learner(_learning_store(settings, options), clock,
+    journey_store = _beside_contacts(settings, options, "NBA_JOURNEY_STORE", journeys_from_url)
+    learner = Learner(_beside_contacts(settings, options, "NBA_LEARNING_STORE",
+                                       learning_from_url), clock,
                       refresh_s=settings["NBA_LEARNING_REFRESH_S"],
                       flush_s=settings["NBA_LEARNING_FLUSH_S"])
     atexit.register(learner.flush)  # a worker stopping adds its last counts
-    decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner)
-    agenda = AgendaService(_agenda_store(settings, options), decisions)
+    tracker = ExperimentTracker(_beside_contacts(settings, options, "NBA_EXPERIMENT_STORE",
+                                                 experiments_from_url), clock,
+                                flush_s=settings["NBA_LEARNING_FLUSH_S"],
+                                refresh_s=settings["NBA_LEARNING_REFRESH_S"])
+    atexit.register(tracker.flush)
+    decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner,
+                                experiments=tracker)
+    agenda = AgendaService(_beside_contacts(settings, options, "NBA_AGENDA_STORE",
+                                            agenda_from_url), decisions)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
         decisions=decisions, backend_name=backend.name,
@@ -138,29 +148,23 @@ def _following(follower: PackFollower) -> Callable[[], None]:
     return follow
 
 
-def _journey_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
-    """Events, runs, timers and outboxes: beside the contacts, in the same database.
-    A test that wires in its own NBA_STORE gets an in-memory journey store unless it
-    wires in NBA_JOURNEY_STORE too."""
-    if settings.get("NBA_JOURNEY_STORE") is not None:
-        return settings["NBA_JOURNEY_STORE"]
-    if settings.get("NBA_STORE") is not None:
-        return journeys_from_url(MEMORY_URL)
-    try:
-        return journeys_from_url(settings["NBA_STORE_URL"], options)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from exc
 
 
-def _learning_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
-    """Learning counts: beside the contacts (in memory for a test that wires in its
-    own NBA_STORE without NBA_LEARNING_STORE)."""
-    if settings.get("NBA_LEARNING_STORE") is not None:
-        return settings["NBA_LEARNING_STORE"]
+
+
+
+
+def _beside_contacts(settings: Mapping[str, Any], options: Mapping[str, Any], setting: str,
+                     from_url: Callable[..., Any]):
+    """A store kept in the same database or Redis as the contacts (events and runs,
+    agendas, learning counts, experiments). A test that wires in its own NBA_STORE
+    gets an in-memory one unless it wires in ``setting`` too."""
+    if settings.get(setting) is not None:
+        return settings[setting]
     if settings.get("NBA_STORE") is not None:
-        return learning_from_url(MEMORY_URL)
+        return from_url(MEMORY_URL)
     try:
-        return learning_from_url(settings["NBA_STORE_URL"], options)
+        return from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
 
@@ -174,18 +178,6 @@ def _session_secret(settings: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(b"nba-agent-session\0" + settings["NBA_API_KEYS"].encode()).digest()
 
 
-def _agenda_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
-    """Agents, tasks and assignments: in the same database as the contacts (an
-    in-memory one for a test that wires in its own NBA_STORE without
-    NBA_AGENDA_STORE)."""
-    if settings.get("NBA_AGENDA_STORE") is not None:
-        return settings["NBA_AGENDA_STORE"]
-    if settings.get("NBA_STORE") is not None:
-        return agenda_from_url(MEMORY_URL)
-    try:
-        return agenda_from_url(settings["NBA_STORE_URL"], options)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from exc
 
 
 def _register(app: Flask) -> None:

@@ -55,6 +55,7 @@ def _decision_answer(result: DecisionResult, body: dict, engine: str) -> dict:
         # Every action of a fallback answer is the fallback: the flag is the decision's.
         "actions": [{**vars(action), "fallback": decision.fallback is not None}
                     for action in decision.actions],
+        "experiments": dict(decision.experiments),
     }
     if body["explain"]:
         answer.update(excluded=decision.excluded, facts=decision.facts, fired=decision.fired)

@@ -1,4 +1,5 @@
-"""Learned propensities as authors see them: GET /v1/learning."""
+"""Learned propensities and experiments as authors see them: GET /v1/learning,
+GET /v1/experiments and GET /v1/experiments/<id>."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
@@ -6,6 +7,7 @@ from marshmallow import Schema, fields
 
 from api.auth import authorize
 from api.errors import NotFound
+from engine.learning.experiment_report import report_of
 from engine.learning.report import learning_report
 
 blueprint = Blueprint("learning", __name__, url_prefix="/v1")
@@ -62,3 +64,68 @@ def get_learning():
         if not report["actions"]:
             raise NotFound(f"no action {action!r} with a learned propensity in the active pack")
     return jsonify(_report.dump(report))
+
+
+class _Arm(Schema):
+    arm = fields.String()
+    units = fields.Integer(metadata={"description": "contacts (runs for a journey split)"})
+    conversions = fields.Integer()
+    rate = fields.Float()
+    rate_low = fields.Float(metadata={"description": "Wilson 95 % interval"})
+    rate_high = fields.Float()
+    revenue = fields.Float()
+    revenue_per_unit = fields.Float()
+    unsubscribed = fields.Integer()
+    complained = fields.Integer()
+    lift = fields.Float(allow_none=True, metadata={"description": "rate minus the baseline's"})
+    lift_low = fields.Float(allow_none=True)
+    lift_high = fields.Float(allow_none=True)
+    relative_lift = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True)
+
+
+class ExperimentReportSchema(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"enum": ["holdout", "variants", "split"]})
+    unit = fields.String()
+    goal = fields.Dict(keys=fields.String(), values=fields.String())
+    baseline = fields.String()
+    arms = fields.List(fields.Nested(_Arm))
+    auto_optimise = fields.Boolean()
+    winner = fields.String(allow_none=True)
+
+
+class ExperimentListSchema(Schema):
+    experiments = fields.List(fields.Nested(ExperimentReportSchema))
+
+
+_experiment = ExperimentReportSchema()
+_experiments = ExperimentListSchema()
+
+
+def experiment_answer(plan, experiment) -> dict:
+    nba = current_app.extensions["nba"]
+    counts = (nba.journeys.store.journey_counts(experiment.journey)
+              if experiment.kind == "split" else None)
+    return report_of(plan, experiment, nba.decisions.experiments.arms(experiment.id), counts)
+
+
+@blueprint.get("/experiments")
+def list_experiments():
+    """Every experiment of the active pack with its report."""
+    authorize("read_learning")
+    plan = current_app.extensions["nba"].pack.plan
+    return jsonify(_experiments.dump(
+        {"experiments": [experiment_answer(plan, e) for e in plan.experiments]}))
+
+
+@blueprint.get("/experiments/<experiment_id>")
+def get_experiment(experiment_id: str):
+    """One experiment's report: per arm, units, conversions with intervals, lift."""
+    authorize("read_learning")
+    plan = current_app.extensions["nba"].pack.plan
+    experiment = next((e for e in plan.experiments if e.id == experiment_id), None)
+    if experiment is None:
+        raise NotFound(f"no experiment {experiment_id!r} in the active pack; experiments: "
+                       f"{', '.join(e.id for e in plan.experiments) or 'none'}")
+    return jsonify(_experiment.dump(experiment_answer(plan, experiment)))

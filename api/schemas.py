@@ -105,6 +105,9 @@ class DecisionResponseSchema(Schema):
     excluded = fields.List(fields.Nested(ExclusionSchema))
     facts = fields.Dict(keys=fields.String())
     fired = fields.List(fields.String())
+    experiments = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "experiment id -> the arm of this contact (holdouts, and the variants "
+                       "of the chosen actions)"})
 
 
 class OutcomeRequestSchema(Strict):

@@ -19,7 +19,7 @@ OUTCOMES = (
     "no_answer", "callback", "wrong_number",
 )
 POLICIES = (
-    "eligibility", "validity", "placement", "consent", "quiet_hours",
+    "holdout", "eligibility", "validity", "placement", "consent", "quiet_hours",
     "repeat", "group", "suppression", "pressure", "capacity",
 )
 
@@ -253,6 +253,9 @@ class Decision:
     fallback: str | None = None
     # How many candidates each policy category left out (explain or not).
     exclusion_counts: Mapping[str, int] = field(default_factory=dict)
+    # Experiment id -> the arm this contact is in (holdouts of the pack, and the
+    # variants experiments of the chosen actions).
+    experiments: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ class ActionPlan:
     repeat: RepeatRule | None = None
     group: str | None = None
     respect_opt_out: bool = False
+    # The holdout experiments whose control group this action is withheld from.
+    holdouts: tuple[str, ...] = ()
     content: Mapping[str, Any] = field(default_factory=dict)
     # Per channel, the policy rules that can apply to this action (filled by the compiler).
     pressure_rules: Mapping[str, tuple[PressureRule, ...]] = field(default_factory=dict)
@@ -186,6 +188,8 @@ class Plan:
     events_strict: bool = False
     journeys: tuple[Any, ...] = ()
     reads_events: bool = False
+    # engine.learning.experiments.ExperimentPlan: holdouts, variants, journey splits.
+    experiments: tuple[Any, ...] = ()
     # Lead routing: queue name -> rules (engine.agenda.routing.RoutingRule).
     routing: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     # The ``learning:`` section (engine.learning.model.LearningPlan) when an action's
@@ -200,6 +204,11 @@ class Plan:
     # Where decisions read learned propensities (engine.learning.learner.Learner), set
     # by the service that serves the plan; without one, learned(p) is its prior mean.
     learner: Any = field(default=None, init=False, compare=False, repr=False)
+
+    # Concluded variants experiments: experiment id -> winning arm (set by the
+    # service's experiment tracker when auto_optimise concludes).
+    winners: dict[str, str] = field(default_factory=dict, init=False, compare=False,
+                                    repr=False)
 
     def attach_learner(self, learner: Any) -> None:
         object.__setattr__(self, "learner", learner)

@@ -69,13 +69,15 @@ class DecisionService:
                  backend: ExecutionBackend | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  events: EventSource | None = None, learner: Any = None,
-                 observers: tuple[RecordObserver, ...] = ()):
+                 observers: tuple[RecordObserver, ...] = (), experiments: Any = None):
         self.store = store
         # engine.learning.learner.Learner: where learned propensities come from and
         # evidence goes to (None: learned(p) is its prior mean and nothing is counted).
         self.learner = learner
         # Told of every recorded decision and first outcome (reports, experiments).
         self.observers = observers
+        # engine.learning.tracking.ExperimentTracker: who is in which arm, what they did.
+        self.experiments = experiments
         self.pack = pack
         self.backend = backend or CompiledBackend()
         self.new_id = new_id
@@ -152,6 +154,13 @@ class DecisionService:
 
     def _decide(self, plan: Plan, request: DecisionRequest, decision_id: str,
                 first: ContactSnapshot | None = None) -> DecisionResult:
+        result = self._decide_once(plan, request, decision_id, first)
+        if self.experiments is not None and plan.experiments and not request.dry_run:
+            self.experiments.decided(plan, request.contact_id, result.decision, result.recorded)
+        return result
+
+    def _decide_once(self, plan: Plan, request: DecisionRequest, decision_id: str,
+                     first: ContactSnapshot | None = None) -> DecisionResult:
         if plan.learning is not None and plan.learner is None and self.learner is not None:
             plan.attach_learner(self.learner)
         full: frozenset[str] = frozenset()
@@ -183,6 +192,8 @@ class DecisionService:
             self.learner.succeeded(plan, recorded.entry, report.outcome)
         for observer in self.observers:
             observer.outcome_recorded(plan, recorded, report)
+        if self.experiments is not None and plan.experiments:
+            self.experiments.outcome_recorded(plan, recorded, report)
         return recorded
 
     def _recorded(self, plan: Plan, request: DecisionRequest, decision: Decision) -> None:

@@ -106,10 +106,7 @@ def packs_from_url(url: str, options: Mapping[str, Any] | None = None):
         from store.redis_packs import RedisPackRegistry
 
         # Its own breaker: the circuit metric stays the contact store's.
-        allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
-                   "breaker_reset_s", "on_error")
-        return RedisPackRegistry(url, **{k: v for k, v in (options or {}).items()
-                                         if k in allowed})
+        return RedisPackRegistry(url, **_backend_options(options))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
 
 
@@ -127,8 +124,31 @@ def learning_from_url(url: str, options: Mapping[str, Any] | None = None):
     if url.startswith(REDIS_PREFIXES):
         from store.redis_learning import RedisLearningStore
 
-        allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
-                   "breaker_reset_s", "on_error")
-        return RedisLearningStore(url, **{k: v for k, v in (options or {}).items()
-                                          if k in allowed})
+        return RedisLearningStore(url, **_backend_options(options))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def experiments_from_url(url: str, options: Mapping[str, Any] | None = None):
+    """The ExperimentStore (members and arm counts of experiments) for the same URL
+    schemes as ``store_from_url``; the same database or Redis holds it."""
+    if url == MEMORY_URL:
+        from engine.learning.memory import MemoryExperimentStore
+
+        return MemoryExperimentStore()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_experiments import SQLiteExperimentStore
+
+        return SQLiteExperimentStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_experiments import RedisExperimentStore
+
+        return RedisExperimentStore(url, **_backend_options(options))
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def _backend_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The connection options a secondary Redis backend takes (its own breaker: the
+    circuit metric stays the contact store's)."""
+    allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
+               "breaker_reset_s", "on_error")
+    return {k: v for k, v in (options or {}).items() if k in allowed}

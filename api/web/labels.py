@@ -72,6 +72,7 @@ LABELS: dict[str, dict[str, str]] = {
                   "en": "Shortcuts: / search, 1 to 5 result"},
 }
 POLICIES: dict[str, dict[str, str]] = {
+    "holdout": {"fr": "Groupe de contrôle", "en": "Control group"},
     "eligibility": {"fr": "Éligibilité", "en": "Eligibility"},
     "validity": {"fr": "Validité", "en": "Validity"},
     "placement": {"fr": "Emplacement", "en": "Placement"},

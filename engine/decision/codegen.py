@@ -140,6 +140,10 @@ class ProgramWriter:
             raise CodegenRefused(f"check {getattr(check, '__name__', check)}")
         return write(self, action)
 
+    def holdout(self, action: ActionPlan) -> tuple[str, str]:
+        self.need("held", "x.held_out()")
+        return "holdout", f"held and not held.isdisjoint({self.bind(frozenset(action.holdouts))})"
+
     def eligibility(self, action: ActionPlan) -> tuple[str, str]:
         if action.when is None:
             raise CodegenRefused("eligibility without a condition")
@@ -257,6 +261,7 @@ class ProgramWriter:
 
 
 _CONDITIONS: dict[Callable, Callable[[ProgramWriter, ActionPlan], tuple[str, str]]] = {
+    p.check_holdout: ProgramWriter.holdout,
     p.check_eligibility: ProgramWriter.eligibility,
     p.check_validity: ProgramWriter.validity,
     p.check_placement: ProgramWriter.placement,

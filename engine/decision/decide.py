@@ -122,7 +122,7 @@ def conclude_ranked(ctx: DecisionContext, request: DecisionRequest, decision_id:
         excluded=tuple(excluded) if request.explain else (),
         facts=dict(ctx.scope.facts), fired=tuple(fired),
         reservation=_reservation(ctx.plan, ctx, request, decision_id, chosen, logged),
-        exclusion_counts=counts,
+        exclusion_counts=counts, experiments=ctx.assignments(chosen),
     )
 
 
@@ -214,15 +214,23 @@ def _hold_pressure(action: ActionPlan, ctx: DecisionContext, pending: dict[str, 
 
 
 def _render(action: ActionPlan, ctx: DecisionContext) -> Any:
+    found = ctx.variant(action) if ctx.plan.experiments else None
+    content = found[0].contents[found[1]] if found else None
     return render_action(action, ctx.channel.name, ctx.scope.contact, ctx.scope.facts,
-                         ctx.scope.context)
+                         ctx.scope.context, content)
 
 
 def render_action(action: ActionPlan, channel: str, contact: Mapping[str, Any],
-                  facts: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+                  facts: Mapping[str, Any], context: Mapping[str, Any],
+                  variant: Mapping[str, Any] | None = None) -> Any:
     """The action's content for ``channel`` (or its default), rendered in the sandbox;
-    ContentRenderError if a template fails."""
-    template = action.content.get(channel, action.content.get("default"))
+    ContentRenderError if a template fails. ``variant``: an experiment variant's
+    content, used where it has a template for the channel."""
+    template = None
+    if variant:
+        template = variant.get(channel, variant.get("default"))
+    if template is None:
+        template = action.content.get(channel, action.content.get("default"))
     if template is None:
         return {}
     variables = {"contact": contact, "facts": facts, "context": context,
@@ -242,6 +250,9 @@ def _chosen(action: ActionPlan, ctx: DecisionContext, score: float, propensity: 
     learned = ctx.learning.reason(action) if ctx.learning is not None else None
     if learned is not None:
         reasons = reasons[:2] + (learned,) + reasons[2:]
+    found = ctx.variant(action) if ctx.plan.experiments else None
+    if found is not None:
+        reasons += (f"content of variant {found[1]} of experiment {found[0].id}",)
     return ChosenAction(action.id, action.program, action.kind, ctx.channel.name,
                         round(score, 6), content, reasons)
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from engine.decision.history import HistoryView
 from engine.language.vocabulary import Scope
+from engine.learning.experiments import CONTROL, arm_of
 from engine.model import POLICIES, Exclusion, HistoryEntry
 from engine.plan import ActionPlan, ChannelPlan, Plan, PressureRule, SuppressRule
 from engine.timeutil import isoformat
@@ -38,6 +39,38 @@ class DecisionContext:
         self._may_suppress: bool | None = None
         self.decision_id = ""
         self.learning: Any = None  # engine.learning.view.LearningView, on first use
+        self._held_out: frozenset[str] | None = None
+
+    def variant(self, action: Any) -> tuple[Any, str] | None:
+        """(experiment, arm) when a variants experiment varies ``action``'s content."""
+        for experiment in self.plan.experiments:
+            if experiment.kind == "variants" and experiment.action == action.id:
+                winner = self.plan.winners.get(experiment.id)
+                return experiment, arm_of(experiment, self.scope.contact.get("id", ""), winner)
+        return None
+
+    def assignments(self, chosen: list) -> dict[str, str]:
+        """The arms this decision's contact is in: every holdout, and the variants
+        experiments of the chosen actions."""
+        if not self.plan.experiments:
+            return {}
+        contact_id = self.scope.contact.get("id", "")
+        arms = {e.id: arm_of(e, contact_id) for e in self.plan.experiments
+                if e.kind == "holdout"}
+        for action in chosen:
+            found = self.variant(self.plan.action(action.action_id))
+            if found is not None:
+                arms[found[0].id] = found[1]
+        return arms
+
+    def held_out(self) -> frozenset[str]:
+        """The holdout experiments whose control group the contact is in."""
+        if self._held_out is None:
+            contact_id = self.scope.contact.get("id", "")
+            self._held_out = frozenset(
+                e.id for e in self.plan.experiments
+                if e.kind == "holdout" and arm_of(e, contact_id) == CONTROL)
+        return self._held_out
 
     def learned(self, action: Any) -> float:
         """The propensity of an action whose propensity is ``learned(p)``."""
@@ -106,6 +139,17 @@ def _exclude(action: ActionPlan, ctx: DecisionContext, policy: str, rule: str,
         return EXCLUDED[policy]
     return Exclusion(action.id, ctx.channel.name, policy, rule, reason(),
                      again() if again else None)
+
+
+def check_holdout(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
+    held = ctx.held_out()
+    experiment = next((e for e in action.holdouts if e in held), None)
+    if experiment is None:
+        return None
+    return _exclude(action, ctx, "holdout", experiment,
+                    lambda: f"The contact is in the control group of experiment {experiment}: "
+                            f"it gets no {action.kind} action from this program, so that the "
+                            f"program's effect can be measured against it.")
 
 
 def check_eligibility(action: ActionPlan, ctx: DecisionContext) -> Exclusion | None:
@@ -280,8 +324,8 @@ def _next_local_midnight(now: datetime, tz: tzinfo) -> datetime:
     return datetime(local.year, local.month, local.day, tzinfo=tz) + timedelta(days=1)
 
 
-CHECKS = (check_eligibility, check_validity, check_placement, check_consent, check_quiet_hours,
-          check_repeat, check_suppression, check_pressure, check_capacity)
+CHECKS = (check_holdout, check_eligibility, check_validity, check_placement, check_consent,
+          check_quiet_hours, check_repeat, check_suppression, check_pressure, check_capacity)
 
 
 def checks_for(action: ActionPlan, channel: ChannelPlan) -> tuple[Callable, ...]:
@@ -291,6 +335,7 @@ def checks_for(action: ActionPlan, channel: ChannelPlan) -> tuple[Callable, ...]
     applies...), so a decision does not call them.
     """
     relevant = {
+        check_holdout: bool(action.holdouts),
         check_eligibility: action.when is not None,
         check_validity: action.valid_from is not None or action.valid_until is not None,
         check_placement: bool(action.placements) and channel.inbound,

@@ -18,6 +18,7 @@ from engine.decision.policies import (
     check_capacity,
     check_consent,
     check_eligibility,
+    check_holdout,
     check_placement,
     check_pressure,
     check_quiet_hours,
@@ -80,6 +81,15 @@ def _shown(action: ActionPlan, ctx: DecisionContext) -> int:
 
 def _full(action: ActionPlan, ctx: DecisionContext) -> int:
     return int(ctx.channel.name in ctx.capacity_full)
+
+
+def _held(action: ActionPlan, ctx: DecisionContext) -> int:
+    return int(not ctx.held_out().isdisjoint(action.holdouts))
+
+
+def holdout(action: ActionPlan, channel: ChannelPlan, lowering: Lowering) -> PolicyRule:
+    return PolicyRule(check_holdout, test("$eq", "ho", 1), test("$eq", "ho", 0),
+                      (("ho", _held),))
 
 
 def eligibility(action: ActionPlan, channel: ChannelPlan, lowering: Lowering) -> PolicyRule:
@@ -166,7 +176,8 @@ def capacity(action: ActionPlan, channel: ChannelPlan, lowering: Lowering) -> Po
 
 
 POLICY_RULES = {
-    check_eligibility: eligibility, check_validity: validity, check_placement: placement,
+    check_holdout: holdout, check_eligibility: eligibility, check_validity: validity,
+    check_placement: placement,
     check_consent: consent, check_quiet_hours: quiet_hours, check_repeat: repeat,
     check_suppression: suppression, check_pressure: pressure, check_capacity: capacity,
 }

@@ -123,6 +123,9 @@ class JourneyService:
             committed = self.store.commit(change)
             if committed.ok:
                 self.applied(effects)
+                tracker = self.decisions.experiments
+                if tracker is not None and plan.experiments:
+                    tracker.event_ingested(plan, event)
                 return result
             if committed.duplicate_event:
                 return EventResult(duplicate=True)

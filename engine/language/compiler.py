@@ -25,6 +25,7 @@ from engine.language.checks import Checker
 from engine.language.expressions import Expression
 from engine.language.loader import LocatedYAML, Path, read_yaml
 from engine.language.policies_compiler import compile_policies, compile_tests
+from engine.learning.experiments import check_splits, compile_experiments, with_split_arms
 from engine.learning.language import compile_learned, compile_learning, is_learned
 from engine.learning.model import Learned, LearningPlan
 from engine.model import KINDS
@@ -34,7 +35,7 @@ from engine.timeutil import zone
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
             "policies", "fallbacks", "events", "events_strict", "journeys", "routing", "learning",
-            "tests")
+            "experiments", "tests")
 TOP_REQUIRED = ("pack", "version", "timezone", "channels", "actions")
 CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "deliver",
                 "description")
@@ -85,6 +86,15 @@ def _bind_policies(action: ActionPlan, policies, channels: dict[str, ChannelPlan
     return replace(bound, checks={c: checks_for(bound, channels[c]) for c in action.channels})
 
 
+def _held_out_by(action: ActionPlan, experiments) -> ActionPlan:
+    """An action with the holdout experiments whose control group it skips: every
+    marketing action of the programs a holdout covers."""
+    if not action.marketing:
+        return action  # service and transactional messages still go
+    held = tuple(e.id for e in experiments if e.holds_out(action.program))
+    return replace(action, holdouts=held) if held else action
+
+
 def _fix_scores(action: ActionPlan, policies, channels: dict[str, ChannelPlan]) -> ActionPlan:
     """Compute ahead the scores that depend on nothing about the contact."""
     if policies.arbitration.reads_scope or not isinstance(action.propensity, float):
@@ -119,6 +129,8 @@ class _PackCompiler(Checker):
         self.fact_readers += [(("learning", "segment_by", i), expr)
                               for i, (_, expr) in enumerate(self.learning.segment_by)]
         actions = self.compile_actions(top.get("actions"), tz)
+        experiments = compile_experiments(self, top.get("experiments"), {a.id: a for a in actions})
+        actions = tuple(_held_out_by(a, experiments) for a in actions)
         policies = compile_policies(self, top.get("policies"), tuple(self.channels), actions)
         actions = tuple(_fix_scores(_bind_policies(a, policies, self.channels), policies,
                                     self.channels) for a in actions)
@@ -129,6 +141,7 @@ class _PackCompiler(Checker):
         journeys_compiler = JourneyCompiler(self, self.channels, actions, events, strict)
         journeys = journeys_compiler.compile(top.get("journeys"))
         self.fact_readers += journeys_compiler.expressions
+        check_splits(self, experiments, journeys)
         routing, routing_reads = compile_routing(self, top.get("routing"))
         self.fact_readers += routing_reads
         self.check_fact_references(facts)
@@ -150,6 +163,7 @@ class _PackCompiler(Checker):
             events=events, events_strict=strict, journeys=journeys, routing=routing,
             reads_events=any(getattr(expr, "reads_events", False)
                              for _, expr in self.fact_readers),
+            experiments=tuple(with_split_arms(e, journeys) for e in experiments),
             learning=self.learning if any(isinstance(a.propensity, Learned) for a in actions)
             else None,
         )

@@ -27,6 +27,12 @@ from engine.language import compiler
 from engine.language import policies_compiler as policies
 from engine.language.checks import IDENTIFIER
 from engine.language.vocabulary import export_vocabulary
+from engine.learning.experiments import (
+    EXPERIMENT_KEYS,
+    GOAL_KEYS,
+    HOLDOUT_KEYS,
+    VARIANT_KEYS,
+)
 from engine.learning.language import LEARNING_KEYS
 from engine.learning.model import EXPLORATIONS
 from engine.model import KINDS, OUTCOMES
@@ -222,6 +228,24 @@ def _test() -> dict[str, Any]:
         "expect": {"type": "object"}}, ("name",), "tests")
 
 
+def _experiment() -> dict[str, Any]:
+    goal = _object(GOAL_KEYS, {"outcome": {"enum": list(OUTCOMES)}, "event": _ref("id"),
+                               "value": _ref("id")}, where="goal")
+    return _object(EXPERIMENT_KEYS, {
+        "id": _ref("id"), "description": {"type": "string"},
+        "holdout": _object(HOLDOUT_KEYS, {
+            "share": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+            "programs": _list_of(_ref("id"))}, ("share",), "holdout"),
+        "action": _ref("id"),
+        "variants": _map_of(_object(VARIANT_KEYS, {
+            "share": {"type": "number", "exclusiveMinimum": 0},
+            "content": {"type": "object", "additionalProperties": {"type": "object"}}},
+            ("content",), "variants")),
+        "journey": _ref("id"), "split": _ref("id"), "goal": goal,
+        "auto_optimise": {"anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": 10}]},
+    }, ("id", "goal"), "experiments")
+
+
 def pack_schema() -> dict[str, Any]:
     """The JSON Schema (draft-07, which editors support best) of a rule pack."""
     events = _map_of(_object(EVENT_KEYS, {
@@ -241,6 +265,7 @@ def pack_schema() -> dict[str, Any]:
         "events": events, "events_strict": {"type": "boolean"},
         "journeys": _list_of(_ref("journey")), "tests": _list_of(_ref("test")),
         "routing": _map_of(_list_of(_routing_rule())),
+        "experiments": _list_of(_experiment()),
         "learning": _object(LEARNING_KEYS, {
             "success": {"enum": list(OUTCOMES)},
             "prior_weight": {"type": "number", "exclusiveMinimum": 0},
