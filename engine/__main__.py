@@ -8,6 +8,7 @@
     python -m engine simulate PACK --contacts FILE --days N [--against PACK] [--plot PNG]
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
     python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
+    python -m engine evaluate --pack PACK (--log FILE | --from-store)  (see evaluate.py)
 
 Exit codes: 0 success, 1 invalid pack, failed test (or no test ran) or lint
 findings, 2 usage.
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         from publish import main as publish_main
 
         return publish_main(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        # Off-policy evaluation opens a store or a log: an edge beside wsgi.py.
+        from evaluate import main as evaluate_main
+
+        return evaluate_main(argv[1:])
     if argv[:1] == ["worker"]:
         # The worker is an edge (it opens the stores): it lives beside wsgi.py.
         from worker import main as worker_main
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
     commands.add_parser("publish", help="upload a pack to a running service (see publish.py)",
                         add_help=False)
+    commands.add_parser("evaluate", help="what a candidate pack would have earned on logged "
+                                         "decisions (see evaluate.py)", add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.paths)

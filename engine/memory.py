@@ -34,6 +34,11 @@ class MemoryStore:
         self._decisions: dict[tuple[str, str], str] = {}
         self._capacity: dict[str, int] = {}
 
+    def contact_ids(self) -> list[str]:
+        """Every contact with a recorded history."""
+        with self._lock:
+            return sorted(c for c, entries in self._history.items() if entries)
+
     def load(self, contact_id: str) -> ContactSnapshot:
         """Profile, consents and history of one contact (empty if unknown)."""
         with self._lock:

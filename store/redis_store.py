@@ -72,6 +72,20 @@ class RedisStore(RedisBackend):
         tag = hash_tag(contact_id)
         return {name: f"{self.prefix}:{{{tag}}}:{name}" for name in CONTACT_KEYS}
 
+    def contact_ids(self) -> list[str]:
+        """Every contact with a recorded history: a SCAN of the history keys (of every
+        primary of a cluster), for offline tools such as the evaluator."""
+        pattern = f"{self.prefix}:{{*}}:log"
+
+        def scan() -> list[str]:
+            found = set()
+            for key in self._redis().scan_iter(match=pattern, count=1000):
+                tag = key[len(self.prefix) + 2:-len("}:log")]
+                found.add(tag.replace("%7B", "{").replace("%7D", "}").replace("%25", "%"))
+            return sorted(found)
+
+        return self._run("contact_ids", scan)
+
     def _decision_key(self, decision_id: str) -> str:
         return f"{self.prefix}:decision:{decision_id}"
 

@@ -107,6 +107,12 @@ class SQLiteStore:
         with self._transaction("DEFERRED") as conn:
             return _select_history(conn, contact_id)
 
+    def contact_ids(self) -> list[str]:
+        """Every contact with a recorded history (the evaluator reads them all)."""
+        with self._transaction("DEFERRED") as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT DISTINCT contact_id FROM history ORDER BY contact_id")]
+
     def get_contact(self, contact_id: str) -> ContactRecord | None:
         """The stored profile and consents, or None."""
         with self._transaction("DEFERRED") as conn:
