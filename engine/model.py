@@ -189,11 +189,16 @@ class WindowCheck:
     rule: str
     policy: str
     since: datetime
-    limit: int
+    limit: float
     kinds: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()
     programs: frozenset[str] = frozenset()
     actions: frozenset[str] = frozenset()
+    # A weighted budget: each matching entry counts its channel's weight, not 1.
+    weights: Mapping[str, float] | None = None
+
+    def weight(self, entry: HistoryEntry) -> float:
+        return 1.0 if self.weights is None else self.weights.get(entry.channel, 0.0)
 
     def matches(self, entry: HistoryEntry) -> bool:
         return (

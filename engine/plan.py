@@ -84,6 +84,20 @@ class PressureRule:
     per: timedelta | None = None
     calendar: str | None = None  # None (rolling), "days" or "weeks"
     min_gap: timedelta | None = None
+    # A weighted budget (``budget`` per ``per``): each contact counts its channel's
+    # weight; ``channels`` are then the weighted ones.
+    budget: float | None = None
+    weights: Mapping[str, float] | None = None
+
+    def weight(self, channel: str) -> float:
+        """What one contact on ``channel`` counts toward this rule."""
+        return 1.0 if self.weights is None else self.weights.get(channel, 0.0)
+
+    def used(self, entries: Any) -> float:
+        """What ``entries`` (already matching) count toward this rule."""
+        if self.weights is None:
+            return len(entries)
+        return sum(self.weights.get(e.channel, 0.0) for e in entries)
 
     def applies_to(self, kind: str, channel: str, program: str) -> bool:
         return (kind in self.kinds
@@ -98,7 +112,9 @@ class PressureRule:
         return self.span + self._unit()
 
     @property
-    def limit(self) -> int:
+    def limit(self) -> float:
+        if self.budget is not None:
+            return self.budget
         return 1 if self.min_gap is not None else int(self.max or 0)
 
     @property

@@ -213,7 +213,9 @@ class RedisStore(RedisBackend):
                         for e in reservation.entries],
             "floor": str(min((_micros(c.since) for c in checks), default=0)),
             "checks": [{"rule": c.rule, "since": str(_micros(c.since)), "limit": c.limit,
-                        "new": sum(1 for e in reservation.entries if c.matches(e)),
+                        "new": sum(c.weight(e) for e in reservation.entries if c.matches(e)),
+                        "weights": None if c.weights is None else
+                        {history_log.field_text(k): v for k, v in c.weights.items()},
                         "kinds": sorted(history_log.kind_code(k) for k in c.kinds),
                         "channels": sorted(map(history_log.field_text, c.channels)),
                         "programs": sorted(map(history_log.field_text, c.programs)),

@@ -211,7 +211,8 @@ class ProgramWriter:
             lines += [f"        {n} = x.suppressions(r_{n})" for n in self.suppress.values()]
             lines += ["    else:", "        " + " = ".join(self.suppress.values()) + " = _EMPTY"]
         for name in self.pressure.values():
-            lines.append(f"    {name} = _pressed(x, r_{name})")
+            weight = self.constants[f"r_{name}"].weight(self.channel.name)
+            lines.append(f"    {name} = _pressed(x, r_{name}, {self.number(weight)})")
         return lines
 
     # --- scores --------------------------------------------------------------

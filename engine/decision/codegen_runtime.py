@@ -54,9 +54,9 @@ def _quiet(now: datetime, tz: tzinfo, start: time, end: time) -> bool:
     return _within(now.astimezone(tz).time(), start, end)
 
 
-def _pressed(ctx: Any, rule: PressureRule) -> bool:
-    """Whether ``rule`` is at its limit already (one more contact would exceed it)."""
-    return len(ctx.pressure_entries(rule)) >= rule.limit
+def _pressed(ctx: Any, rule: PressureRule, weight: float = 1.0) -> bool:
+    """Whether one more contact weighing ``weight`` would exceed ``rule``."""
+    return rule.used(ctx.pressure_entries(rule)) + weight > rule.limit
 
 
 def _repeated(earlier: Sequence[HistoryEntry], since: datetime, most: int) -> bool:

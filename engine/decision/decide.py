@@ -208,9 +208,10 @@ def _select(survivors, ctx: DecisionContext, request: DecisionRequest,
     return chosen
 
 
-def _hold_pressure(action: ActionPlan, ctx: DecisionContext, pending: dict[str, int]) -> None:
-    for rule in action.pressure_rules[ctx.channel.name]:
-        pending[rule.id] = pending.get(rule.id, 0) + 1
+def _hold_pressure(action: ActionPlan, ctx: DecisionContext, pending: dict[str, float]) -> None:
+    channel = ctx.channel.name
+    for rule in action.pressure_rules[channel]:
+        pending[rule.id] = pending.get(rule.id, 0) + rule.weight(channel)
 
 
 def _render(action: ActionPlan, ctx: DecisionContext) -> Any:
@@ -272,7 +273,8 @@ def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, dec
                      else None, probability=logged.get(a.id)) for a in actions)
     rules = {rule.id: rule for a in actions for rule in a.pressure_rules[channel.name]}
     checks = [WindowCheck(rule.id, "pressure", rule.window_start(ctx.now, ctx.tz), rule.limit,
-                          kinds=rule.kinds, channels=rule.channels, programs=rule.programs)
+                          kinds=rule.kinds, channels=rule.channels, programs=rule.programs,
+                          weights=rule.weights)
               for rule in rules.values()]
     checks += [WindowCheck(a.id, "repeat", ctx.now - a.repeat.within, a.repeat.max,
                            actions=frozenset({a.id})) for a in actions if a.repeat]

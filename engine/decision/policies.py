@@ -265,20 +265,44 @@ def _scope_text(scope: str, action: ActionPlan) -> str:
 
 
 def check_pressure(action: ActionPlan, ctx: DecisionContext,
-                   pending: dict[str, int] | None = None) -> Exclusion | None:
-    for rule in action.pressure_rules[ctx.channel.name]:
+                   pending: dict[str, float] | None = None) -> Exclusion | None:
+    channel = ctx.channel.name
+    for rule in action.pressure_rules[channel]:
         entries = ctx.pressure_entries(rule)
         extra = pending.get(rule.id, 0) if pending else 0
-        if len(entries) + extra + 1 > rule.limit:
+        if rule.used(entries) + extra + rule.weight(channel) > rule.limit:
             return _over_pressure(action, ctx, rule, entries, extra)
     return None
 
 
 def _over_pressure(action: ActionPlan, ctx: DecisionContext, rule: PressureRule,
                    entries: list[HistoryEntry], extra: int) -> Exclusion:
+    if rule.weights is not None:
+        return _exclude(action, ctx, "pressure", rule.id,
+                        lambda: _budget_reason(rule, entries, extra, ctx.channel.name),
+                        lambda: _budget_frees_at(rule, entries, extra, ctx.channel.name, ctx.tz))
     return _exclude(action, ctx, "pressure", rule.id,
                     lambda: _pressure_reason(rule, entries, extra),
                     lambda: _pressure_frees_at(rule, entries, extra, ctx.tz))
+
+
+def _budget_reason(rule: PressureRule, entries: list[HistoryEntry], extra: float,
+                   channel: str) -> str:
+    also = " with the actions already chosen in this answer" if extra else ""
+    return (f"Contact pressure budget {rule.id}: {rule.used(entries) + extra:g} of "
+            f"{rule.limit:g} points used in the window of {_span_text(rule.per)}{also}; "
+            f"{channel} costs {rule.weight(channel):g}.")
+
+
+def _budget_frees_at(rule: PressureRule, entries: list[HistoryEntry], extra: float,
+                     channel: str, tz: tzinfo) -> datetime | None:
+    """When enough of the oldest entries leave the window for one more ``channel``."""
+    over = rule.used(entries) + extra + rule.weight(channel) - rule.limit
+    for entry in entries:
+        over -= rule.weight(entry.channel)
+        if over <= 0:
+            return rule.expires_at(entry.at, tz)
+    return None  # the budget is held by this answer itself, or one contact exceeds it
 
 
 def _pressure_reason(rule: PressureRule, entries: list[HistoryEntry], extra: int) -> str:

@@ -38,9 +38,9 @@ def check_reservation(
                              failed_checks=failed_checks, full_channels=full)
 
 
-def _count(entries: Iterable[HistoryEntry], check) -> int:
+def _count(entries: Iterable[HistoryEntry], check) -> float:
     since = check.since
-    return sum(1 for e in entries if e.at >= since and check.matches(e))
+    return sum(check.weight(e) for e in entries if e.at >= since and check.matches(e))
 
 
 def _claims_on(reservation: Reservation, key: str) -> int:

@@ -161,13 +161,16 @@ def pressure(action: ActionPlan, channel: ChannelPlan, lowering: Lowering) -> Po
     rules = action.pressure_rules[channel.name]
     measures = tuple((f"pr{i}", _entries_for(rule)) for i, rule in enumerate(rules))
     return PolicyRule(check_pressure,
-                      any_of(*[test("$gte", f"pr{i}", r.limit) for i, r in enumerate(rules)]),
-                      all_of(*[test("$lt", f"pr{i}", r.limit) for i, r in enumerate(rules)]),
+                      any_of(*[test("$gt", f"pr{i}", r.limit) for i, r in enumerate(rules)]),
+                      all_of(*[test("$lte", f"pr{i}", r.limit) for i, r in enumerate(rules)]),
                       measures)
 
 
 def _entries_for(rule) -> Measure:
-    return lambda action, ctx: len(ctx.pressure_entries(rule))
+    """What the contact's history counts toward ``rule``, plus one more contact on the
+    decision's channel (excluded when that exceeds the limit)."""
+    return lambda action, ctx: (rule.used(ctx.pressure_entries(rule))
+                                + rule.weight(ctx.channel.name))
 
 
 def capacity(action: ActionPlan, channel: ChannelPlan, lowering: Lowering) -> PolicyRule:

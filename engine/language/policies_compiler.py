@@ -17,7 +17,7 @@ from engine.timeutil import UTC, isoformat, to_datetime
 
 DEFAULT_ARBITRATION = "propensity * value * priority / 100 - cost"
 PRESSURE_KEYS = ("id", "kinds", "channels", "programs", "max", "per", "calendar", "min_gap",
-                 "description")
+                 "budget", "weights", "description")
 SUPPRESS_KEYS = ("id", "after", "same_action_for", "same_program_for", "for", "kinds",
                  "channels", "programs", "description")
 PRESSURE_REQUIRED = ("id",)
@@ -81,9 +81,12 @@ def _pressure(checker: Checker, path: Path, item: Any, channels, programs,
     kinds = checker.names(path + ("kinds",), spec.get("kinds", sorted(MARKETING_KINDS)),
                           sorted(MARKETING_KINDS), "marketing kind (transactional and service "
                                                    "actions never count toward pressure)")
+    if "budget" in spec or "weights" in spec:
+        return _budget(checker, path, spec, rule_id, kinds, channels, programs)
     cap = "max" in spec or "per" in spec
     if cap == ("min_gap" in spec):
-        checker.problem(path, "a pressure rule has either max and per, or min_gap")
+        checker.problem(path, "a pressure rule has either max and per, min_gap, or budget, "
+                              "per and weights")
         return None
     calendar = _calendar(checker, path, spec) if cap else None
     rule = PressureRule(
@@ -96,6 +99,44 @@ def _pressure(checker: Checker, path: Path, item: Any, channels, programs,
         min_gap=None if cap else checker.duration(path + ("min_gap",), spec.get("min_gap")),
     )
     return rule if rule_id else None
+
+
+def _budget(checker: Checker, path: Path, spec: dict[str, Any], rule_id, kinds, channels,
+            programs) -> PressureRule | None:
+    """``{budget: 10, per: 7d, weights: {call: 5, sms: 3, email: 1}}``: each contact counts
+    its channel's weight; channels without a weight do not count."""
+    for key in ("budget", "per", "weights"):
+        if key not in spec:
+            checker.problem(path, f"a weighted budget has budget, per and weights; {key} is "
+                                  "missing")
+            return None
+    for key in ("max", "min_gap", "channels"):
+        if key in spec:
+            checker.problem(path + (key,), f"a weighted budget has no {key}: the weights say "
+                                           "which channels count and how much")
+    budget = checker.number(path + ("budget",), spec["budget"], 0.001)
+    weights_spec = spec["weights"]
+    if not isinstance(weights_spec, dict) or not weights_spec:
+        checker.problem(path + ("weights",), "weights map channels to what one contact costs, "
+                                             "like {call: 5, sms: 3, email: 1}")
+        return None
+    weights = {}
+    for channel, weight in weights_spec.items():
+        if channel not in channels:
+            checker.problem(path + ("weights", channel),
+                            f"unknown channel {channel!r}; known: {', '.join(channels)}")
+            continue
+        number = checker.number(path + ("weights", channel), weight, 0)
+        if number:
+            weights[channel] = number
+    calendar = _calendar(checker, path, spec)
+    per = checker.duration(path + ("per",), spec["per"])
+    if budget is None or per is None or not rule_id:
+        return None
+    return PressureRule(id=rule_id, kinds=kinds, channels=frozenset(weights),
+                        programs=checker.names(path + ("programs",), spec.get("programs", []),
+                                               programs, "program"),
+                        per=per, calendar=calendar, budget=budget, weights=weights)
 
 
 def _calendar(checker: Checker, path: Path, spec: dict[str, Any]) -> str | None:

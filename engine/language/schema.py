@@ -153,7 +153,13 @@ def _pressure() -> dict[str, Any]:
     return _object(policies.PRESSURE_KEYS, {
         **COMMON, **_targets(), "max": {"type": "integer", "minimum": 1},
         "per": _ref("duration"), "calendar": {"type": "boolean"},
-        "min_gap": _ref("duration")}, policies.PRESSURE_REQUIRED, "policies.pressure")
+        "min_gap": _ref("duration"),
+        "budget": _described({"type": "number", "exclusiveMinimum": 0},
+                             "a weighted budget per `per`: each contact counts its channel's "
+                             "weight"),
+        "weights": {"type": "object", "propertyNames": _ref("id"),
+                    "additionalProperties": {"type": "number", "minimum": 0}},
+    }, policies.PRESSURE_REQUIRED, "policies.pressure")
 
 
 def _suppress() -> dict[str, Any]:

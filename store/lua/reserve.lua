@@ -45,10 +45,12 @@ if #r.checks > 0 then
     local kinds, channels = set_of(check.kinds), set_of(check.channels)
     local programs, actions = set_of(check.programs), set_of(check.actions)
     local count = check.new
+    -- a weighted budget counts each entry's channel weight (cjson.null: unweighted)
+    local weights = check.weights ~= cjson.null and check.weights or nil
     for _, e in ipairs(live) do
       if e.ts >= since and (not kinds or kinds[e.k]) and (not channels or channels[e.c])
           and (not programs or programs[e.p]) and (not actions or actions[e.a]) then
-        count = count + 1
+        count = count + (weights and (weights[e.c] or 0) or 1)
       end
     end
     if count > check.limit then failed[#failed + 1] = check.rule end
