@@ -53,6 +53,9 @@ class Learner:
         self._pending: dict[str, dict[Key, Counts]] = {}
         self._flushed: dict[str, dict[Key, Counts]] = {}
         self._flushed_at = monotonic()
+        # Choice probabilities already estimated since the last read of the store
+        # (engine.learning.view), per pack: they change when the posteriors do.
+        self._choices: dict[str, dict[Any, dict[str, float]]] = {}
 
     # --- what decisions read ---------------------------------------------------
 
@@ -72,6 +75,14 @@ class Learner:
                 for key, counts in (batch or {}).items():
                     merged[key] = merged[key].plus(counts) if key in merged else counts
             return merged
+
+    def choices(self, plan: Any) -> dict[Any, dict[str, float]]:
+        """The pack's cache of estimated choice probabilities, emptied at each read of
+        the store (so an estimate is at most ``refresh_s`` older than the posteriors)."""
+        cache = self._choices.setdefault(pack_key(plan), {})
+        if len(cache) > 10_000:
+            cache.clear()
+        return cache
 
     def refresh(self, plan: Any) -> Mapping[Key, Counts]:
         """``counts`` read from the store now (what a report shows)."""
@@ -132,6 +143,7 @@ class Learner:
 
     def _refresh(self, pack: str) -> None:
         self.flush()
+        self._choices.pop(pack, None)
         try:
             self._cache[pack] = self.store.read(pack)
             self._flushed.pop(pack, None)  # the store has them now

@@ -64,11 +64,12 @@ class Posterior:
 
 
 def posterior(prior_mean: float, prior_weight: float, counts: Counts | None,
-              now: datetime, half_life: timedelta) -> Posterior:
-    """The posterior at ``now`` of a prior and decayed ``counts``."""
+              now: datetime, half_life: timedelta, scale: float | None = None) -> Posterior:
+    """The posterior at ``now`` of a prior and decayed ``counts`` (``scale``: the
+    ``weight_at(now, half_life)`` the caller computed already)."""
     exposures = successes = 0.0
     if counts is not None and counts.scaled_exposures > 0:
-        scale = weight_at(now, half_life)
+        scale = scale or weight_at(now, half_life)
         exposures = counts.scaled_exposures / scale
         successes = min(counts.scaled_successes / scale, exposures)
     prior_mean = min(max(prior_mean, 1e-6), 1 - 1e-6)
@@ -82,10 +83,10 @@ def is_warm(counts: Counts | None) -> bool:
                                    and counts.successes >= WARM_SUCCESSES)
 
 
-def draw_rng(decision_id: str, action_id: str) -> random.Random:
-    """The random source of one action's draw in one decision: the same decision
-    id draws the same value (explanations and replays agree)."""
-    return random.Random(f"{decision_id}\x1f{action_id}")
+def draw_rng(decision_id: str) -> random.Random:
+    """The random source of one decision's draws: the same decision id draws the
+    same values (explanations and replays agree)."""
+    return random.Random(decision_id)
 
 
 def interval(successes: float, trials: float) -> tuple[float, float]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.decision.scoring import arbitration_score
 from engine.learning.model import Learned, segment_key
-from engine.learning.posterior import Posterior, draw_rng, posterior
+from engine.learning.posterior import Posterior, draw_rng, posterior, weight_at
 
 CHOICE_DRAWS = 50  # draws per estimate of a Thompson choice's probability
 
@@ -25,6 +25,8 @@ class LearningView:
         self.decision_id = decision_id
         self.counts = plan.learner.counts(plan) if plan.learner is not None else None
         self._segment: str | None = None
+        self._rng: random.Random | None = None
+        self._scale: float | None = None
         self.used: dict[str, tuple[float, Posterior]] = {}
 
     @property
@@ -44,12 +46,15 @@ class LearningView:
         learning = self.learning
         counts = self.counts or {}
         now = self.scope.now
+        if self._scale is None:
+            self._scale = weight_at(now, learning.half_life)
         overall = posterior(learned.prior, learning.prior_weight, counts.get((action.id, "")),
-                            now, learning.half_life)
+                            now, learning.half_life, self._scale)
         if not self.segment:
             return overall
         return posterior(overall.mean, learning.prior_weight,
-                         counts.get((action.id, self.segment)), now, learning.half_life)
+                         counts.get((action.id, self.segment)), now, learning.half_life,
+                         self._scale)
 
     def propensity(self, action: Any) -> float:
         """The propensity ``action`` scores with in this decision."""
@@ -57,8 +62,12 @@ class LearningView:
         if found is not None:
             return found[0]
         belief = self.posterior(action)
-        value = belief.draw(draw_rng(self.decision_id, action.id)) if self.exploring \
-            else belief.mean
+        if self.exploring:
+            if self._rng is None:  # one seed per decision; draws in candidate order
+                self._rng = draw_rng(self.decision_id)
+            value = belief.draw(self._rng)
+        else:
+            value = belief.mean
         self.used[action.id] = (value, belief)
         return value
 
@@ -83,6 +92,20 @@ class LearningView:
                    if isinstance(action.propensity, Learned)]
         if not self.exploring or not learned or len(survivors) <= limit:
             return {}
+        if self.plan.arbitration.reads_scope:
+            return self._estimate(ctx, survivors, learned, chosen_ids, limit)
+        # Scores that read nothing of the contact: the probability depends on the
+        # candidates, the segment and the posteriors only; estimated once per refresh.
+        key = (ctx.channel.name, self.segment, frozenset(a.id for _, a in survivors),
+               tuple(chosen_ids), limit)
+        cache = self.plan.learner.choices(self.plan)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = self._estimate(ctx, survivors, learned, chosen_ids, limit)
+        return found
+
+    def _estimate(self, ctx: Any, survivors: list, learned: list[int], chosen_ids: list[str],
+                  limit: int) -> dict[str, float]:
         rng = random.Random(f"{self.decision_id}\x1fchoice")
         beliefs = {i: self.used[survivors[i][1].id][1] if survivors[i][1].id in self.used
                    else self.posterior(survivors[i][1]) for i in learned}
