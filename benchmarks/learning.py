@@ -77,7 +77,8 @@ policies:
   pressure:
     - {id: weekly, channels: [email], max: 3, per: 7d}
     - {id: gap, channels: [email], min_gap: 1d}
-  arbitration: "propensity * value - cost"
+  arbitration: "%(arbitration)s"
+  min_score: %(min_score)s
 """
 
 
@@ -85,11 +86,16 @@ def pack(kind: str):
     actions = []
     for offer, value in OFFERS.items():
         propensity = {"static": "0.03", "learned": "learned(0.03)",
+                      "learned_risk": "learned(0.03)",
                       "expression": f"coalesce(contact.scores.{offer}, 0.03)",
                       "oracle": f"coalesce(contact.appetence.{offer}, 0)"}[kind]
         actions.append(f"  - {{id: {offer}, program: {offer}, kind: commercial, "
                        f"channels: [email], value: {value}, propensity: '{propensity}'}}")
-    source = PACK % {"cost": EMAIL_COST, "actions": "\n".join(actions)}
+    risk = kind == "learned_risk"
+    source = PACK % {"cost": EMAIL_COST, "actions": "\n".join(actions),
+                     "arbitration": "propensity * value - cost"
+                     + (f" - risk.unsubscribe * {UNSUBSCRIBE_COST}" if risk else ""),
+                     "min_score": "0" if risk else "null"}
     return compile_pack(source.encode(), f"{kind}.yaml")
 
 
@@ -182,7 +188,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.days, args.seeds = 300, 30, 2
-    results: dict[str, list[dict]] = {"static": [], "learned": [], "oracle": []}
+    results: dict[str, list[dict]] = {"static": [], "learned": [], "learned_risk": [],
+                                      "oracle": []}
     for seed in range(args.seeds):
         people = population(args.contacts, random.Random(seed))
         for kind in results:
@@ -195,6 +202,20 @@ def main() -> None:
                                                        strict=True)]
     of_static = [lr["net"] / s["net"] for lr, s in zip(results["learned"], results["static"],
                                                        strict=True)]
+    for kind, runs in results.items():
+        print(f"{kind:<13} median net {statistics.median(r['net'] for r in runs):>9.0f}, "
+              f"unsubscribed {statistics.median(r['unsubscribed'] for r in runs):>5.0f}, "
+              f"sent {statistics.median(r['sent'] for r in runs):>7.0f}")
+    with_risk = [r["net"] / lr["net"] for r, lr in zip(results["learned_risk"],
+                                                       results["learned"], strict=True)]
+    churn = [r["unsubscribed"] / max(lr["unsubscribed"], 1) for r, lr in
+             zip(results["learned_risk"], results["learned"], strict=True)]
+    print(f"with risk.unsubscribe in the formula: net value x{statistics.median(with_risk):.3f}"
+          f", unsubscriptions x{statistics.median(churn):.3f} (medians over seeds)")
+    emit("learning", "unsubscriptions, with risk / without (median)", statistics.median(churn),
+         "x", "< 1", statistics.median(churn) < 1)
+    emit("learning", "net value, with risk / without (median)", statistics.median(with_risk),
+         "x", ">= 1", statistics.median(with_risk) >= 1)
     print(f"\n{args.contacts} contacts, {args.days} days, {args.seeds} seeds: learned / oracle "
           f"median {statistics.median(of_oracle):.3f} (min {min(of_oracle):.3f}); "
           f"learned / static median {statistics.median(of_static):.3f} "

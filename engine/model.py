@@ -20,7 +20,7 @@ OUTCOMES = (
 )
 POLICIES = (
     "holdout", "eligibility", "validity", "placement", "consent", "quiet_hours",
-    "repeat", "group", "suppression", "pressure", "capacity",
+    "repeat", "group", "suppression", "pressure", "capacity", "score",
 )
 
 @dataclass(frozen=True)
@@ -261,6 +261,8 @@ class Decision:
     # Experiment id -> the arm this contact is in (holdouts of the pack, and the
     # variants experiments of the chosen actions).
     experiments: Mapping[str, str] = field(default_factory=dict)
+    # The contact's pressure points before this decision, when the pack reads risk.*.
+    pressure_points: float | None = None
 
 
 @dataclass(frozen=True)

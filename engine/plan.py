@@ -211,6 +211,12 @@ class Plan:
     # The ``learning:`` section (engine.learning.model.LearningPlan) when an action's
     # propensity is learned(p), else None.
     learning: Any = None
+    # The arbitration reads risk.* (engine.learning.risk): decisions then count the
+    # contact's pressure in the points of ``risk_weights`` (None: one per contact).
+    reads_risk: bool = False
+    risk_weights: Mapping[str, float] | None = None
+    # Candidates scoring below this are not chosen (policy "score").
+    min_score: float | None = None
     # Per channel, the generated decision function (engine.decision.codegen), made
     # on the channel's first decision; None when the closures serve the channel.
     # Not an init field: a plan made with dataclasses.replace starts without any.

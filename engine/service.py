@@ -14,6 +14,8 @@ from engine.backends import CompiledBackend, ExecutionBackend
 from engine.decision.decide import contact_view, render_action
 from engine.decision.fallbacks import fallback_decision
 from engine.errors import StoreUnavailable, UnknownDecision
+from engine.learning import risk
+from engine.learning.risk import points
 from engine.model import (
     ChosenAction,
     ContactSnapshot,
@@ -190,6 +192,11 @@ class DecisionService:
             return recorded
         if self.learner is not None and plan.learning is not None:
             self.learner.succeeded(plan, recorded.entry, report.outcome)
+            if plan.reads_risk and report.outcome in risk.OUTCOMES:
+                # Rare: the contact's pressure when the message went, from its history.
+                before = points(self.store.history(recorded.contact_id), recorded.entry.at,
+                                plan.risk_weights)
+                self.learner.risk_outcome(plan, recorded.entry, report.outcome, before)
         for observer in self.observers:
             observer.outcome_recorded(plan, recorded, report)
         if self.experiments is not None and plan.experiments:
@@ -200,6 +207,8 @@ class DecisionService:
         entries = decision.reservation.entries  # type: ignore[union-attr]
         if plan.learner is not None:
             plan.learner.exposed(plan, entries)
+            if plan.reads_risk:
+                plan.learner.risk_exposed(plan, entries, decision.pressure_points or 0.0)
         for observer in self.observers:
             observer.decision_recorded(plan, request, entries)
 

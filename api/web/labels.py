@@ -83,6 +83,7 @@ POLICIES: dict[str, dict[str, str]] = {
     "suppression": {"fr": "Suppression après une réponse", "en": "Suppressed after an answer"},
     "pressure": {"fr": "Pression commerciale", "en": "Contact pressure"},
     "capacity": {"fr": "Capacité du canal", "en": "Channel capacity"},
+    "score": {"fr": "Score trop bas", "en": "Score too low"},
 }
 
 

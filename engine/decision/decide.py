@@ -17,6 +17,7 @@ from engine.decision.scoring import arbitration_score, as_number
 from engine.errors import UnknownChannel
 from engine.language.vocabulary import Scope
 from engine.learning.model import Learned
+from engine.learning.risk import points, risk_values
 from engine.model import (
     CapacityClaim,
     ChosenAction,
@@ -95,6 +96,12 @@ def open_decision(plan: Plan, snapshot: ContactSnapshot, request: DecisionReques
                           request.explain)
     ctx.only = request.actions
     ctx.decision_id = decision_id
+    if plan.reads_risk:
+        ctx.pressure_points = points(snapshot.history, request.at, plan.risk_weights)
+        scope.names["risk"] = risk_values(plan, channel.name, ctx.pressure_points, request.at)
+    costs = getattr(plan, "costs", None)
+    if costs:
+        scope.names["costs"] = dict(costs)
     return ctx
 
 
@@ -123,6 +130,7 @@ def conclude_ranked(ctx: DecisionContext, request: DecisionRequest, decision_id:
         facts=dict(ctx.scope.facts), fired=tuple(fired),
         reservation=_reservation(ctx.plan, ctx, request, decision_id, chosen, logged),
         exclusion_counts=counts, experiments=ctx.assignments(chosen),
+        pressure_points=ctx.pressure_points,
     )
 
 
@@ -190,6 +198,13 @@ def _select(survivors, ctx: DecisionContext, request: DecisionRequest,
             continue
         if len(chosen) >= request.limit:
             continue  # ranked below the limit; only group exclusions are still reported
+        floor = ctx.plan.min_score
+        if floor is not None and score < floor:
+            excluded.append(Exclusion(action.id, ctx.channel.name, "score", "min_score",
+                                      f"Its score {score:.4g} is below the pack's min_score "
+                                      f"{floor:g}: sending it is expected to cost more than "
+                                      "it brings."))
+            continue
         blocked = check_pressure(action, ctx, pending)
         if blocked is not None:
             excluded.append(blocked)

@@ -40,6 +40,7 @@ class DecisionContext:
         self.decision_id = ""
         self.learning: Any = None  # engine.learning.view.LearningView, on first use
         self._held_out: frozenset[str] | None = None
+        self.pressure_points: float | None = None
 
     def variant(self, action: Any) -> tuple[Any, str] | None:
         """(experiment, arm) when a variants experiment varies ``action``'s content."""

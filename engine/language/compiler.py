@@ -5,6 +5,7 @@ problem raises ``InvalidPack`` and is never served.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 from dataclasses import replace
@@ -86,6 +87,12 @@ def _bind_policies(action: ActionPlan, policies, channels: dict[str, ChannelPlan
     return replace(bound, checks={c: checks_for(bound, channels[c]) for c in action.channels})
 
 
+def _reads_root(expression: Expression, root: str) -> bool:
+    """Whether ``expression`` reads ``root.*`` (a name of the arbitration formula)."""
+    tree = ast.parse(expression.source.strip(), mode="eval")
+    return any(isinstance(node, ast.Name) and node.id == root for node in ast.walk(tree))
+
+
 def _held_out_by(action: ActionPlan, experiments) -> ActionPlan:
     """An action with the holdout experiments whose control group it skips: every
     marketing action of the programs a holdout covers."""
@@ -142,6 +149,7 @@ class _PackCompiler(Checker):
         journeys = journeys_compiler.compile(top.get("journeys"))
         self.fact_readers += journeys_compiler.expressions
         check_splits(self, experiments, journeys)
+        reads_risk = _reads_root(policies.arbitration, "risk")
         routing, routing_reads = compile_routing(self, top.get("routing"))
         self.fact_readers += routing_reads
         self.check_fact_references(facts)
@@ -164,8 +172,10 @@ class _PackCompiler(Checker):
             reads_events=any(getattr(expr, "reads_events", False)
                              for _, expr in self.fact_readers),
             experiments=tuple(with_split_arms(e, journeys) for e in experiments),
-            learning=self.learning if any(isinstance(a.propensity, Learned) for a in actions)
-            else None,
+            learning=self.learning if reads_risk or any(isinstance(a.propensity, Learned)
+                                                        for a in actions) else None,
+            reads_risk=reads_risk, min_score=policies.min_score,
+            risk_weights=next((r.weights for r in policies.pressure if r.weights), None),
         )
 
     def fallbacks(self, raw: Any, actions: dict[str, ActionPlan]) -> dict[str, dict[str, str]]:

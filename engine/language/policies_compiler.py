@@ -10,7 +10,7 @@ from engine.journeys.model import MESSAGE_STATES, RUN_STATES
 from engine.language.checks import Checker
 from engine.language.expressions import Expression, compile_expression
 from engine.language.loader import Path, format_path
-from engine.language.vocabulary import ARBITRATION_NAMES
+from engine.language.vocabulary import ARBITRATION_NAMES, ARBITRATION_ROOTS
 from engine.model import MARKETING_KINDS, OUTCOMES, POLICIES
 from engine.plan import ActionPlan, PackTest, PressureRule, SuppressRule
 from engine.timeutil import UTC, isoformat, to_datetime
@@ -46,11 +46,13 @@ class CompiledPolicies:
     pressure: tuple[PressureRule, ...]
     suppress: tuple[SuppressRule, ...]
     arbitration: Expression
+    min_score: float | None = None
 
 
 def compile_policies(checker: Checker, raw: Any, channels: tuple[str, ...],
                      actions: tuple[ActionPlan, ...]) -> CompiledPolicies:
-    spec = checker.mapping(("policies",), raw, ("pressure", "suppress", "arbitration")) or {}
+    spec = checker.mapping(("policies",), raw, ("pressure", "suppress", "arbitration",
+                                                "min_score")) or {}
     programs = tuple(sorted({a.program for a in actions}))
     seen: dict[str, Path] = {}
     pressure = tuple(
@@ -65,10 +67,13 @@ def compile_policies(checker: Checker, raw: Any, channels: tuple[str, ...],
                               programs, seen)) is not None)
     arbitration = checker.expression(("policies", "arbitration"),
                                      spec.get("arbitration", DEFAULT_ARBITRATION),
-                                     ARBITRATION_NAMES)
+                                     ARBITRATION_NAMES, ARBITRATION_ROOTS)
+    min_score = None
+    if spec.get("min_score") is not None:
+        min_score = checker.number(("policies", "min_score"), spec["min_score"])
     return CompiledPolicies(pressure, suppress,
                             arbitration or compile_expression(DEFAULT_ARBITRATION,
-                                                              ARBITRATION_NAMES))
+                                                              ARBITRATION_NAMES), min_score)
 
 
 def _pressure(checker: Checker, path: Path, item: Any, channels, programs,

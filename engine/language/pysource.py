@@ -24,7 +24,7 @@ from engine.decision.events import EventFilter
 from engine.decision.history import HistoryFilter
 from engine.errors import ExpressionSyntaxError
 from engine.language.durations import parse_duration
-from engine.language.vocabulary import FUNCTIONS
+from engine.language.vocabulary import ARBITRATION_ROOTS, FUNCTIONS
 
 MAX_SOURCE_CHARS = 10_000
 MAX_DEPTH = 40
@@ -136,6 +136,9 @@ class SourceWriter:
             raise CodegenRefused("attribute")
         if isinstance(base, ast.Call):
             return f"_walk({self.node(base)}, {self.bind(tuple(path))})"
+        if isinstance(base, ast.Name) and base.id in ARBITRATION_ROOTS:
+            # risk.* and costs.*: names the decision sets (``scope`` is the function's)
+            return f"_walk(scope.names.get({base.id!r}), {self.bind(tuple(path))})"
         if not isinstance(base, ast.Name) or base.id not in ROOT_LOCALS:
             raise CodegenRefused("attribute root")
         first = f"{base.id}.get({path[0]!r})"

@@ -263,9 +263,13 @@ def pack_schema() -> dict[str, Any]:
         "timezone": {"type": "string", "description": "an IANA zone, like Europe/Paris"},
         "description": {"type": "string"}, "channels": _map_of(_ref("channel")),
         "facts": _list_of(_ref("fact")), "actions": _list_of(_ref("action")),
-        "policies": _object(("pressure", "suppress", "arbitration"), {
+        "policies": _object(("pressure", "suppress", "arbitration", "min_score"), {
             "pressure": _list_of(_ref("pressure")), "suppress": _list_of(_ref("suppress")),
-            "arbitration": _ref("expression")}, where="policies"),
+            "arbitration": _described(_ref("expression"), "the score: propensity, value, "
+                                      "priority, cost, risk.unsubscribe, risk.complaint, "
+                                      "costs.<outcome>, contact.*, context.*, facts.*"),
+            "min_score": _described({"type": "number"}, "candidates scoring below are not "
+                                    "chosen")}, where="policies"),
         "fallbacks": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": _ref("id")}},
         "events": events, "events_strict": {"type": "boolean"},

@@ -143,6 +143,9 @@ ROOTS = {
     "facts": "facts derived by the pack's facts rules",
 }
 ARBITRATION_NAMES = ("propensity", "value", "priority", "cost")
+# Dotted roots the arbitration formula may also read: risk.unsubscribe and
+# risk.complaint (engine.learning.risk), costs.<outcome> (the pack's costs:).
+ARBITRATION_ROOTS = ("risk", "costs")
 
 
 def export_vocabulary() -> dict[str, Any]:

@@ -17,8 +17,10 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
+from engine.learning import risk
 from engine.learning.model import Learned
 from engine.learning.posterior import Counts, weight_at
+from engine.model import MARKETING_KINDS
 
 log = logging.getLogger("nba.learning")
 Key = tuple[str, str]  # (action id, segment; "" for the action as a whole)
@@ -109,6 +111,21 @@ class Learner:
             return
         self._add(plan, entry, Counts(0.0, weight_at(entry.at, plan.learning.half_life), 0, 1))
 
+    def risk_exposed(self, plan: Any, entries: Iterable[Any], pressure: float) -> None:
+        """Recorded marketing entries: one exposure each for the risks of their channel,
+        in the group of the contact's pressure before them (engine.learning.risk)."""
+        for entry in entries:
+            if entry.kind in MARKETING_KINDS:
+                weight = weight_at(entry.at, plan.learning.half_life)
+                self._add_keys(plan, [(risk.key(outcome, entry.channel), risk.group(pressure))
+                                      for outcome in risk.OUTCOMES], Counts(weight, 0.0, 1, 0))
+
+    def risk_outcome(self, plan: Any, entry: Any, outcome: str, pressure: float) -> None:
+        """An unsubscription or complaint on ``entry``, sent at ``pressure`` points."""
+        weight = weight_at(entry.at, plan.learning.half_life)
+        self._add_keys(plan, [(risk.key(outcome, entry.channel), risk.group(pressure))],
+                       Counts(0.0, weight, 0, 1))
+
     def flush(self) -> None:
         """Apply this process's increments to the store (kept for the next try if it fails)."""
         with self._lock:
@@ -127,10 +144,13 @@ class Learner:
         self.flush()
 
     def _add(self, plan: Any, entry: Any, counts: Counts) -> None:
-        pack = pack_key(plan)
         keys = [(entry.action_id, "")]
         if getattr(entry, "segment", None):
             keys.append((entry.action_id, entry.segment))
+        self._add_keys(plan, keys, counts)
+
+    def _add_keys(self, plan: Any, keys: list[Key], counts: Counts) -> None:
+        pack = pack_key(plan)
         with self._lock:
             batch = self._pending.setdefault(pack, {})
             for key in keys:
