@@ -260,3 +260,22 @@ def test_an_unknown_experiment_is_a_404_naming_the_known_ones():
     answer = app.test_client().get("/v1/experiments/nope")
     assert answer.status_code == 404
     assert "global_holdout" in answer.get_json()["error"]["message"]
+
+
+def test_no_experiment_or_learning_query_causes_a_500():
+    from urllib.parse import quote
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    app = create_app({"NBA_STORE": MemoryStore(), "NBA_PACK": str(ROOT / "rules/retail.yaml")})
+    client = app.test_client()
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(min_size=1, max_size=40))
+    def probe(text):
+        for path in (f"/v1/experiments/{quote(text, safe='')}",
+                     f"/v1/learning?action={quote(text, safe='')}"):
+            assert client.get(path).status_code in (200, 404), path
+
+    probe()
