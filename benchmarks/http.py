@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/http.py            # full run (about 4 minutes)
     .venv/bin/python benchmarks/http.py --quick    # a smoke run (about 1 minute)
+    .venv/bin/python benchmarks/http.py --baseline DIR   # also the service of another tree
+
+With ``--baseline DIR`` (a checkout or ``git archive`` export of an earlier
+commit), the service of that tree on the same Redis (its own database, seeded
+alike) is measured in the same interleaved rounds, as "baseline redis": a
+before/after pair from one run.
 
 It writes the 100-action benchmark pack (benchmarks/engine.py), seeds
 CONTACTS contacts (profile, consents, HISTORY entries each) into SQLite and
@@ -136,6 +142,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="interleaved rounds")
     parser.add_argument("--contacts", type=int, default=1000)
     parser.add_argument("--history", type=int, default=50)
+    parser.add_argument("--baseline", type=Path,
+                        help="a tree of an earlier commit: its service is measured too")
     args = parser.parse_args()
     seconds = args.duration or (3.0 if args.quick else 8.0)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -153,15 +161,22 @@ def main() -> None:
         reference_url = redis_server.url.rsplit("/", 1)[0] + "/1"
         seed(reference_url, pack, args.contacts, args.history)
         common = {"NBA_PACK": str(pack), "NBA_LOG_LEVEL": "INFO"}
-        for name, app, env in (
-            ("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}),
-            ("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url}),
+        candidates = [
+            ("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}, ROOT),
+            ("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url}, ROOT),
             ("reference redis", "benchmarks.reference_app:create_app()",
-             {"REFERENCE_REDIS_URL": reference_url}),
-        ):
+             {"REFERENCE_REDIS_URL": reference_url}, ROOT),
+        ]
+        if args.baseline:
+            baseline_url = redis_server.url.rsplit("/", 1)[0] + "/2"
+            seed(baseline_url, pack, args.contacts, args.history)
+            candidates.append(("baseline redis", "wsgi:app",
+                               {**common, "NBA_STORE_URL": baseline_url},
+                               args.baseline.resolve()))
+        for name, app, env, root in candidates:
             # The shipped gunicorn.conf.py, with 2 sync workers.
             servers[name] = Gunicorn(app, env, work / f"{name.replace(' ', '-')}.log",
-                                     config=True)
+                                     config=True, root=root)
             servers[name].wait_ready(60)
         figures = measure(servers, args.contacts, seconds, rounds)
     finally:
@@ -199,11 +214,14 @@ def report(figures: dict, args, seconds: float, rounds: int) -> None:
               f"{row['p99'] * 1000:>8.2f} {row['errors']:>7}")
     reference16 = medians[("reference redis", 16)]["rps"]
     reference1 = medians[("reference redis", 1)]["p50"]
-    for name in ("service redis", "service sqlite"):
+    for name in [n for n in ("service redis", "service sqlite", "baseline redis")
+                 if (n, 16) in medians]:
         throughput = medians[(name, 16)]["rps"] / reference16
         latency = medians[(name, 1)]["p50"] / reference1
         print(f"{name} / reference redis: throughput at 16 clients {throughput:.2f} "
               f"(target >= 0.9), p50 at 1 client {latency:.2f} (target <= 1.2)")
+        if name == "baseline redis":
+            continue
         on_redis = name == "service redis"
         emit("http", f"{name} / reference, throughput at 16 clients", throughput, "",
              ">= 0.9" if on_redis else "", throughput >= 0.9 if on_redis else None)
@@ -211,6 +229,12 @@ def report(figures: dict, args, seconds: float, rounds: int) -> None:
              "<= 1.2" if on_redis else "", latency <= 1.2 if on_redis else None)
     emit("http", "service redis, 16 clients", medians[("service redis", 16)]["rps"],
          "decisions/s")
+    if ("baseline redis", 16) in medians:
+        for clients in (1, 16):
+            ratio = (medians[("service redis", clients)]["rps"]
+                     / medians[("baseline redis", clients)]["rps"])
+            print(f"service redis / baseline redis: throughput at {clients} client(s) "
+                  f"{ratio:.2f}")
 
 
 if __name__ == "__main__":
