@@ -31,6 +31,7 @@ StoreUnavailable, not a stall per request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from datetime import timedelta
 from typing import Any, Mapping
@@ -200,10 +201,7 @@ class RedisStore(RedisBackend):
             "floor": str(min((_micros(c.since) for c in checks), default=0)),
             "checks": [{"rule": c.rule, "since": str(_micros(c.since)), "limit": c.limit,
                         "new": sum(1 for e in reservation.entries if c.matches(e)),
-                        "kinds": sorted(history_log.kind_code(k) for k in c.kinds),
-                        "channels": sorted(map(history_log.field_text, c.channels)),
-                        "programs": sorted(map(history_log.field_text, c.programs)),
-                        "actions": sorted(map(history_log.field_text, c.actions))}
+                        **_filters(c.kinds, c.channels, c.programs, c.actions)}
                        for c in checks],
             "capacity": claims,
             "nidx": index_keys,
@@ -295,6 +293,18 @@ def _snapshot_parts(reply: list, contact_id: str
     profile_json, consents_flat, seen, log = reply
     return (json.loads(profile_json), _consents(consents_flat), seen,
             history_log.parse_log(log, contact_id))
+
+
+@functools.lru_cache(maxsize=4096)
+def _filters(kinds: frozenset[str], channels: frozenset[str], programs: frozenset[str],
+             actions: frozenset[str]) -> dict[str, list[str]]:
+    """A window check's filters as records store them, sorted (what reserve.lua
+    compares). Computed once per filter: a pack's rules repeat them in every
+    reservation. The lists are shared: never change them."""
+    return {"kinds": sorted(history_log.kind_code(k) for k in kinds),
+            "channels": sorted(map(history_log.field_text, channels)),
+            "programs": sorted(map(history_log.field_text, programs)),
+            "actions": sorted(map(history_log.field_text, actions))}
 
 
 def _claims(reservation: Reservation) -> list[dict]:
