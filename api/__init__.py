@@ -14,6 +14,7 @@ from api import metrics
 from api.config import ConfigurationError, load_config, parse_api_keys, store_options
 from api.errors import register_error_handlers
 from api.logs import configure_logging, register_access_log
+from api.sessions import CookieSessions
 from api.telemetry import init_sentry
 from engine.agenda.service import AgendaService
 from engine.authoring.follower import PackFollower
@@ -74,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings, MAX_CONTENT_LENGTH=settings["NBA_MAX_BODY_BYTES"])
     app.json.sort_keys = False
     app.secret_key = _session_secret(settings)
+    app.session_interface = CookieSessions()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     plan = load_pack(settings["NBA_PACK"])
     try:

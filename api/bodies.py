@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from flask import request
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError, missing
 
 from api.errors import InvalidRequest, MalformedJSON
 
@@ -25,7 +25,31 @@ def load_body(schema: Schema) -> dict[str, Any]:
         raise InvalidRequest("the request body must be a JSON object")
     if _depth(body) > MAX_DEPTH:
         raise InvalidRequest(f"the request body is nested more than {MAX_DEPTH} levels deep")
-    return schema.load(body)
+    return _load(schema, body)
+
+
+def _load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
+    """``schema.load(body)``, field by field when the schema has no hooks and the body
+    no unknown key: what Schema.load does then, without its error bookkeeping (half
+    the cost of a decision request's load). Any error goes through ``schema.load``,
+    so that the answer lists every field's problem as before."""
+    fields = schema.load_fields
+    hooks = getattr(schema, "_hooks", None)
+    if schema.many or hooks is None or any(hooks.values()):
+        return schema.load(body)
+    known = {field.data_key or name for name, field in fields.items()}
+    if not known.issuperset(body):
+        return schema.load(body)
+    loaded: dict[str, Any] = {}
+    try:
+        for name, field in fields.items():
+            key = field.data_key or name
+            value = field.deserialize(body.get(key, missing), key, body)
+            if value is not missing:
+                loaded[field.attribute or name] = value  # no dotted attribute in our schemas
+    except ValidationError:
+        return schema.load(body)
+    return loaded
 
 
 def _depth(value: Any) -> int:

@@ -17,6 +17,8 @@ from flask import Flask, g, has_request_context, request
 
 access = logging.getLogger("nba.access")
 CONTEXT = ("request_id", "decision_id", "pack_hash")
+# json.dumps(line, ensure_ascii=False, default=str), without a new encoder per line
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _ENCODE(line)
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -67,8 +69,8 @@ def register_access_log(app: Flask) -> None:
         started = getattr(g, "started", None)
         duration = (time.perf_counter() - started) * 1000 if started is not None else None
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
-        access.info("%s %s %s", request.method, request.path, response.status_code,
-                    extra={"fields": {"method": request.method, "path": request.path,
-                                      "status": response.status_code,
+        method, path, status = request.method, request.path, response.status_code
+        access.info("%s %s %s", method, path, status,
+                    extra={"fields": {"method": method, "path": path, "status": status,
                                       "duration_ms": round(duration or 0.0, 3)}})
         return response

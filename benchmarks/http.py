@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/http.py            # full run (about 4 minutes)
     .venv/bin/python benchmarks/http.py --quick    # a smoke run (about 1 minute)
+    .venv/bin/python benchmarks/http.py --baseline DIR   # also the service of another tree
+
+With ``--baseline DIR`` (a checkout or ``git archive`` export of an earlier
+commit), the service of that tree on the same Redis (its own database, seeded
+alike) is measured in the same interleaved rounds, as "baseline redis": a
+before/after pair from one run.
 
 It writes the 100-action benchmark pack (benchmarks/engine.py), seeds
 CONTACTS contacts (profile, consents, HISTORY entries each) into SQLite and
@@ -17,7 +23,10 @@ shipped gunicorn.conf.py and 2 workers for:
 Load: CLIENTS concurrent keep-alive connections (threads spread over several
 processes), each posting decisions for random contacts on random outbound
 channels for DURATION seconds; at 1 and at 16 clients. The three servers are
-measured in interleaved rounds; figures are medians of the rounds. The load
+measured in interleaved rounds; figures are medians of the rounds. Besides
+throughput and latency, it reports the CPU time (from /proc) that each
+server's gunicorn workers, and redis-server, used per request: on a shared
+machine that moves less than throughput does. The load
 generator shares the machine's cores with the servers, alike for all three.
 """
 from __future__ import annotations
@@ -124,7 +133,7 @@ def drive(port: int, clients: int, contacts: int, seconds: float, seed_value: in
         child.join()
     latencies = sorted(took for took, status in results if status == 200)
     errors = sum(1 for _, status in results if status != 200)
-    return {"rps": len(latencies) / seconds, "errors": errors,
+    return {"rps": len(latencies) / seconds, "errors": errors, "requests": len(results),
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan")}
 
@@ -136,6 +145,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="interleaved rounds")
     parser.add_argument("--contacts", type=int, default=1000)
     parser.add_argument("--history", type=int, default=50)
+    parser.add_argument("--baseline", type=Path,
+                        help="a tree of an earlier commit: its service is measured too")
     args = parser.parse_args()
     seconds = args.duration or (3.0 if args.quick else 8.0)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -153,17 +164,24 @@ def main() -> None:
         reference_url = redis_server.url.rsplit("/", 1)[0] + "/1"
         seed(reference_url, pack, args.contacts, args.history)
         common = {"NBA_PACK": str(pack), "NBA_LOG_LEVEL": "INFO"}
-        for name, app, env in (
-            ("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}),
-            ("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url}),
+        candidates = [
+            ("service sqlite", "wsgi:app", {**common, "NBA_STORE_URL": sqlite_url}, ROOT),
+            ("service redis", "wsgi:app", {**common, "NBA_STORE_URL": redis_server.url}, ROOT),
             ("reference redis", "benchmarks.reference_app:create_app()",
-             {"REFERENCE_REDIS_URL": reference_url}),
-        ):
+             {"REFERENCE_REDIS_URL": reference_url}, ROOT),
+        ]
+        if args.baseline:
+            baseline_url = redis_server.url.rsplit("/", 1)[0] + "/2"
+            seed(baseline_url, pack, args.contacts, args.history)
+            candidates.append(("baseline redis", "wsgi:app",
+                               {**common, "NBA_STORE_URL": baseline_url},
+                               args.baseline.resolve()))
+        for name, app, env, root in candidates:
             # The shipped gunicorn.conf.py, with 2 sync workers.
             servers[name] = Gunicorn(app, env, work / f"{name.replace(' ', '-')}.log",
-                                     config=True)
+                                     config=True, root=root)
             servers[name].wait_ready(60)
-        figures = measure(servers, args.contacts, seconds, rounds)
+        figures = measure(servers, args.contacts, seconds, rounds, redis_server.process.pid)
     finally:
         for server in servers.values():
             server.stop()
@@ -171,15 +189,48 @@ def main() -> None:
     report(figures, args, seconds, rounds)
 
 
-def measure(servers: dict[str, Gunicorn], contacts: int, seconds: float, rounds: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux /proc), 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(master: int) -> list[int]:
+    """The processes whose parent is ``master`` (gunicorn's workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == master:
+                        children.append(int(entry))
+            except OSError:
+                continue
+    return children
+
+
+def measure(servers: dict[str, Gunicorn], contacts: int, seconds: float, rounds: int,
+            redis_pid: int) -> dict:
+    """Throughput and latencies, and the CPU the server's workers and redis-server
+    used per request (less sensitive than throughput to what else runs)."""
     figures: dict = {(name, c): [] for name in servers for c in (1, 16)}
     for round_number in range(rounds):
         for clients in (1, 16):
             for name, server in servers.items():
+                workers = worker_pids(server.process.pid)
+                before = sum(map(cpu_seconds, workers)), cpu_seconds(redis_pid)
                 result = drive(server.port, clients, contacts, seconds, round_number * 1000)
+                requests = max(1, result["requests"])
+                result["worker_us"] = (sum(map(cpu_seconds, workers)) - before[0]) / requests * 1e6
+                result["redis_us"] = (cpu_seconds(redis_pid) - before[1]) / requests * 1e6
                 figures[(name, clients)].append(result)
                 print(f"  round {round_number + 1} {name:>16} {clients:>2} clients: "
                       f"{result['rps']:,.0f}/s p50 {result['p50'] * 1000:.2f} ms "
+                      f"workers {result['worker_us']:,.0f} µs/request "
                       f"errors {result['errors']}", flush=True)
     return figures
 
@@ -189,21 +240,26 @@ def report(figures: dict, args, seconds: float, rounds: int) -> None:
           f"{args.history} history entries; gunicorn.conf.py, 2 sync workers; "
           f"{rounds} interleaved round(s) of {seconds:g} s per figure; medians")
     print(f"{'server':>16} {'clients':>7} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>7}")
+          f"{'errors':>7} {'workers µs/req':>15} {'redis µs/req':>13}")
     medians = {}
     for (name, clients), runs in figures.items():
-        row = {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99")}
+        row = {key: statistics.median(r[key] for r in runs)
+               for key in ("rps", "p50", "p99", "worker_us", "redis_us")}
         row["errors"] = sum(r["errors"] for r in runs)
         medians[(name, clients)] = row
         print(f"{name:>16} {clients:>7} {row['rps']:>12,.0f} {row['p50'] * 1000:>8.2f} "
-              f"{row['p99'] * 1000:>8.2f} {row['errors']:>7}")
+              f"{row['p99'] * 1000:>8.2f} {row['errors']:>7} {row['worker_us']:>15,.0f} "
+              f"{row['redis_us']:>13,.0f}")
     reference16 = medians[("reference redis", 16)]["rps"]
     reference1 = medians[("reference redis", 1)]["p50"]
-    for name in ("service redis", "service sqlite"):
+    for name in [n for n in ("service redis", "service sqlite", "baseline redis")
+                 if (n, 16) in medians]:
         throughput = medians[(name, 16)]["rps"] / reference16
         latency = medians[(name, 1)]["p50"] / reference1
         print(f"{name} / reference redis: throughput at 16 clients {throughput:.2f} "
               f"(target >= 0.9), p50 at 1 client {latency:.2f} (target <= 1.2)")
+        if name == "baseline redis":
+            continue
         on_redis = name == "service redis"
         emit("http", f"{name} / reference, throughput at 16 clients", throughput, "",
              ">= 0.9" if on_redis else "", throughput >= 0.9 if on_redis else None)
@@ -211,6 +267,12 @@ def report(figures: dict, args, seconds: float, rounds: int) -> None:
              "<= 1.2" if on_redis else "", latency <= 1.2 if on_redis else None)
     emit("http", "service redis, 16 clients", medians[("service redis", 16)]["rps"],
          "decisions/s")
+    if ("baseline redis", 16) in medians:
+        for clients in (1, 16):
+            ratio = (medians[("service redis", clients)]["rps"]
+                     / medians[("baseline redis", clients)]["rps"])
+            print(f"service redis / baseline redis: throughput at {clients} client(s) "
+                  f"{ratio:.2f}")
 
 
 if __name__ == "__main__":

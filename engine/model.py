@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Mapping
 
 KINDS = ("transactional", "service", "relational", "commercial")
@@ -96,8 +97,8 @@ class HistoryEntry:
         return entry
 
 
-def _first(item: tuple) -> Any:
-    return item[0]
+# The first item of a tuple, as a sort key (in C: snapshots sort every outcome by it).
+_first = itemgetter(0)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta as _timedelta
+from operator import attrgetter
 from typing import Any
 
 from engine.model import KINDS, HistoryEntry, Outcome
+from store.redis_base import EPOCH as _EPOCH
 from store.redis_base import from_micros
+
+# What HistoryEntry.restore does, without its call and keyword arguments: the
+# same instance state (tests/test_history_log.py holds them equal).
+_new_entry = object.__new__
+_set_state = object.__setattr__
 
 US, RS = "\x1f", "\x1e"
 EMBEDDED = "\x01"
@@ -89,7 +97,13 @@ def parse_log(log: str, contact_id: str) -> tuple[HistoryEntry, ...]:
 
 def parse_record(line: str, contact_id: str) -> HistoryEntry:
     """One entry, with its outcomes, from its record."""
-    head, *outcomes = line.split(RS)
+    # Called for every entry of every load: written for speed (no outcome, no
+    # escape and an embedded decision id are the common case).
+    if RS in line:
+        head, *parts = line.split(RS)
+        outcomes = tuple([_outcome(part) for part in parts])
+    else:
+        head, outcomes = line, ()
     fields = head.split(US)
     if "%" in head:
         fields = [_untext(f) for f in fields]
@@ -98,13 +112,19 @@ def parse_record(line: str, contact_id: str) -> HistoryEntry:
     if len(fields) > 10:  # learned: segment and probability of the choice
         segment = fields[10] or None
         probability = float(fields[11]) if fields[11] else None
-    if decision.startswith(EMBEDDED):
+    if decision[:1] == EMBEDDED:
         decision = f"{decision[1:]}.{contact_id}"
     micros = int(at)
-    return HistoryEntry.restore(
-        decision, action, program, _CODE_KINDS.get(kind, kind), channel,
-        from_micros(micros), placement or None, tuple(_outcome(part) for part in outcomes),
-        micros / 1_000_000, journey or None, run or None, step or None, segment, probability)
+    entry = _new_entry(HistoryEntry)
+    _set_state(entry, "__dict__", {
+        "decision_id": decision, "action_id": action, "program": program,
+        "kind": _CODE_KINDS.get(kind, kind), "channel": channel,
+        "at": _EPOCH + _timedelta(0, 0, micros), "placement": placement or None,
+        "outcomes": outcomes, "journey_id": journey or None, "run_id": run or None,
+        "step_id": step or None, "segment": segment, "probability": probability,
+        "ts": micros / 1_000_000,
+        "failed": any(o.outcome == "failed" for o in outcomes) if outcomes else False})
+    return entry
 
 
 def value_text(value: Any) -> str:
@@ -143,5 +163,4 @@ def _unescape(match: re.Match) -> str:
     return _UNESCAPES[match.group()]
 
 
-def _ts(entry: HistoryEntry) -> float:
-    return entry.ts
+_ts = attrgetter("ts")

@@ -31,6 +31,7 @@ StoreUnavailable, not a stall per request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from datetime import timedelta
 from typing import Any, Mapping
@@ -216,10 +217,7 @@ class RedisStore(RedisBackend):
                         "new": sum(c.weight(e) for e in reservation.entries if c.matches(e)),
                         "weights": None if c.weights is None else
                         {history_log.field_text(k): v for k, v in c.weights.items()},
-                        "kinds": sorted(history_log.kind_code(k) for k in c.kinds),
-                        "channels": sorted(map(history_log.field_text, c.channels)),
-                        "programs": sorted(map(history_log.field_text, c.programs)),
-                        "actions": sorted(map(history_log.field_text, c.actions))}
+                        **_filters(c.kinds, c.channels, c.programs, c.actions)}
                        for c in checks],
             "capacity": claims,
             "nidx": index_keys,
@@ -311,6 +309,18 @@ def _snapshot_parts(reply: list, contact_id: str
     profile_json, consents_flat, seen, log = reply
     return (json.loads(profile_json), _consents(consents_flat), seen,
             history_log.parse_log(log, contact_id))
+
+
+@functools.lru_cache(maxsize=4096)
+def _filters(kinds: frozenset[str], channels: frozenset[str], programs: frozenset[str],
+             actions: frozenset[str]) -> dict[str, list[str]]:
+    """A window check's filters as records store them, sorted (what reserve.lua
+    compares). Computed once per filter: a pack's rules repeat them in every
+    reservation. The lists are shared: never change them."""
+    return {"kinds": sorted(history_log.kind_code(k) for k in kinds),
+            "channels": sorted(map(history_log.field_text, channels)),
+            "programs": sorted(map(history_log.field_text, programs)),
+            "actions": sorted(map(history_log.field_text, actions))}
 
 
 def _claims(reservation: Reservation) -> list[dict]:

@@ -152,7 +152,7 @@ class Gunicorn:
     """A real gunicorn with two workers, started for one test."""
 
     def __init__(self, app: str, env: dict[str, str], log: Path, threads: int = 1,
-                 config: bool = False):
+                 config: bool = False, root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
@@ -164,7 +164,8 @@ class Gunicorn:
             command = [str(GUNICORN), "--workers", "2", "--threads", str(threads),
                        "--bind", f"127.0.0.1:{self.port}", app]
         environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**environ, **env},
+        # ``root``: the tree whose code is served (a benchmark's baseline may be another)
+        self.process = subprocess.Popen(command, cwd=root, env={**environ, **env},
                                         stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, seconds: float = 30) -> None:

@@ -246,3 +246,35 @@ def test_an_engine_failure_is_a_503_to_retry_and_records_nothing(client):
     assert answer.status_code == 503
     assert answer.get_json()["error"]["code"] == "engine_unavailable"
     assert services.store.history("c-engine") == ()
+
+
+def test_answers_without_explanations_are_what_the_response_schema_dumps():
+    from datetime import datetime, timedelta, timezone
+
+    from api.decisions import _decision_answer, _decision_response, plain_decision_answer
+    from engine.language.compiler import load_pack
+    from engine.model import ContactRecord, DecisionRequest
+    from tests.conftest import ROOT, Desk
+
+    desk = Desk()
+    desk.service.pack.swap(load_pack(ROOT / "rules" / "retail.yaml"))
+    desk.store.put_contact(ContactRecord("c1", {
+        "first_name": "Ana", "orders_count": 6, "last_order_at": "2026-06-01",
+        "total_spend": 2400, "scores": {"appetence": 0.3, "attrition": 0.7}},
+        {"email": True, "sms": True, "call": True}))
+    start = datetime(2026, 11, 23, 10, 0, 0, 123, tzinfo=timezone.utc)
+    answers = 0
+    for hour, (contact, channel, placement, limit, dry_run) in enumerate([
+            ("c1", "call", None, 1, False), ("c1", "email", None, 3, True),
+            ("c1", "web", "home_banner", 2, False), ("visitor", "web", None, 1, True),
+            ("c1", "agent", None, 5, False), ("c1", "email", None, 1, False)]):
+        body = {"contact_id": contact, "channel": channel, "placement": placement,
+                "limit": limit, "dry_run": dry_run, "explain": False, "context": {},
+                "profile": {}, "at": start + timedelta(hours=hour, minutes=7)}
+        result = desk.service.decide(DecisionRequest(**body), f"d{hour}")
+        answers += len(result.decision.actions)
+        assert plain_decision_answer(result, body, "compiled") == _decision_response.dump(
+            _decision_answer(result, body, "compiled"))
+        assert list(plain_decision_answer(result, body, "compiled")) == list(
+            _decision_response.dump(_decision_answer(result, body, "compiled")))
+    assert answers >= 6  # actions and fallbacks were compared, not only empty answers

@@ -75,3 +75,46 @@ def test_random_contact_writes_never_cause_a_500(contact_id, body, method):
 def test_random_bytes_never_cause_a_500(raw):
     response = client().post("/v1/decisions", data=raw, content_type="application/json")
     assert response.status_code in (200, 400, 422)
+
+
+def _schema_answer(schema, body):
+    from marshmallow import ValidationError
+
+    try:
+        return "loaded", schema.load(body)
+    except ValidationError as exc:
+        return "refused", exc.normalized_messages()
+
+
+def _body_answer(schema, body):
+    from marshmallow import ValidationError
+
+    from api.bodies import _load
+
+    try:
+        return "loaded", _load(schema, body)
+    except ValidationError as exc:
+        return "refused", exc.normalized_messages()
+
+
+# Bodies that often load: the required fields present, the others as they come.
+nearly_valid_decisions = st.fixed_dictionaries(
+    {"contact_id": st.sampled_from(["c1", "x" * 201, ""]),
+     "channel": st.sampled_from(["email", "web"])},
+    optional={name: st.one_of(field_values, st.booleans(), st.integers(0, 21))
+              for name in DECISION_FIELDS[2:]})
+
+
+@FUZZ
+@given(decision=st.one_of(decision_bodies, nearly_valid_decisions), outcome=outcome_bodies,
+       contact=contact_bodies)
+def test_bodies_load_field_by_field_exactly_as_their_schema_loads_them(decision, outcome,
+                                                                       contact):
+    from api.schemas import ContactBodySchema, DecisionRequestSchema, OutcomeRequestSchema
+
+    for schema, body in ((DecisionRequestSchema(), decision), (OutcomeRequestSchema(), outcome),
+                         (ContactBodySchema(), contact)):
+        expected = _schema_answer(schema, body)
+        assert _body_answer(schema, body) == expected
+        if expected[0] == "loaded":
+            assert list(_body_answer(schema, body)[1]) == list(expected[1])
