@@ -30,6 +30,7 @@ BENCHMARKS = {  # name: (full arguments, quick arguments)
     "redis_store": ([], ["--quick"]),
     "http": ([], ["--quick"]),
     "journeys": ([], ["--quick"]),
+    "learning": ([], ["--quick"]),
 }
 
 
