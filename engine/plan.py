@@ -191,6 +191,8 @@ class Plan:
     # The ``learning:`` section (engine.learning.model.LearningPlan) when an action's
     # propensity is learned(p), else None.
     learning: Any = None
+    # The ``costs:`` section: outcome name -> the value it loses (reports' churn cost).
+    costs: Mapping[str, float] = field(default_factory=dict)
     # Per channel, the generated decision function (engine.decision.codegen), made
     # on the channel's first decision; None when the closures serve the channel.
     # Not an init field: a plan made with dataclasses.replace starts without any.
