@@ -24,6 +24,7 @@ from engine.journeys.runner import JourneyService
 from engine.language.compiler import load_pack
 from engine.learning.learner import Learner
 from engine.ports import ContactStore
+from engine.reports.recorder import ReportRecorder
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
 from store import (
@@ -32,6 +33,7 @@ from store import (
     journeys_from_url,
     learning_from_url,
     packs_from_url,
+    reports_from_url,
     store_from_url,
 )
 
@@ -53,6 +55,7 @@ class Services:
     agenda: AgendaService
     authoring: PackAuthoring
     learner: Learner
+    reports: ReportRecorder
 
 
 def _now() -> datetime:
@@ -95,7 +98,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       refresh_s=settings["NBA_LEARNING_REFRESH_S"],
                       flush_s=settings["NBA_LEARNING_FLUSH_S"])
     atexit.register(learner.flush)  # a worker stopping adds its last counts
-    decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner)
+    reports = ReportRecorder(_reports_store(settings, options),
+                             flush_s=settings["NBA_REPORTS_FLUSH_S"])
+    atexit.register(reports.flush)
+    decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner,
+                                observers=(reports,))
     agenda = AgendaService(_agenda_store(settings, options), decisions)
     app.extensions["nba"] = Services(
         store=store, store_kind=settings["NBA_STORE_URL"].split(":", 1)[0], pack=pack,
@@ -104,9 +111,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
-        learner=learner,
+        learner=learner, reports=reports,
     )
     app.before_request(_following(follower))
+    # An idle worker adds its last report counters at its next request (or its exit).
+    app.before_request(reports.flush_if_due)
     if not keys:
         log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
     init_sentry(settings, release=plan.hash)
@@ -165,6 +174,19 @@ def _learning_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
         raise ConfigurationError(str(exc)) from exc
 
 
+def _reports_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """ROI report counters: beside the contacts (in memory for a test that wires in its
+    own NBA_STORE without NBA_REPORTS_STORE)."""
+    if settings.get("NBA_REPORTS_STORE") is not None:
+        return settings["NBA_REPORTS_STORE"]
+    if settings.get("NBA_STORE") is not None:
+        return reports_from_url(MEMORY_URL)
+    try:
+        return reports_from_url(settings["NBA_STORE_URL"], options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
 def _session_secret(settings: Mapping[str, Any]) -> bytes:
     """What signs the agent screen's session cookies: NBA_SECRET_KEY, else a value
     derived from the API keys (the same in every worker and machine, and a
@@ -189,11 +211,11 @@ def _agenda_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
 
 
 def _register(app: Flask) -> None:
-    from api import agents, contacts, decisions, journeys, learning, meta, packs, web
+    from api import agents, contacts, decisions, journeys, learning, meta, packs, reports, web
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, agents, meta, packs, learning, web):
+    for module in (decisions, contacts, journeys, agents, meta, packs, learning, reports, web):
         app.register_blueprint(module.blueprint)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Protocol
 from engine.reports.model import DayKey, ReportData, Tally
 
 MAX_DAYS = 400
+DEFAULT_DAYS = 28
 PRECISION = 6
 
 
@@ -46,6 +47,26 @@ def report_range(start: date, end: date, max_days: int = MAX_DAYS) -> ReportRang
         raise InvalidRange(f"a report covers at most {max_days} days; {start} to {end} is "
                            f"{(end - start).days}")
     return ReportRange(start, end)
+
+
+def default_range(today: date, start: date | None = None,
+                  end: date | None = None) -> ReportRange:
+    """``[start, end)`` with what is missing filled in: ``end`` the day after
+    ``today`` (today included), ``start`` DEFAULT_DAYS days before ``end``."""
+    try:
+        end = end or today + timedelta(days=1)
+        start = start or end - timedelta(days=DEFAULT_DAYS)
+    except OverflowError as exc:
+        raise InvalidRange(f"no report range of {DEFAULT_DAYS} days ends on {end}") from exc
+    return report_range(start, end)
+
+
+def read_report(plan: Any, store: Any, period: ReportRange,
+                holdouts: HoldoutBaseline | None = None) -> dict[str, Any]:
+    """The report of ``plan``'s pack over ``period`` from a ReportStore, valued at
+    the plan's ``costs`` (what the API and the CLI both call)."""
+    data = store.read(plan.name, period.start, period.end)
+    return program_report(plan.name, plan.costs, data, period, holdouts)
 
 
 def figures(tally: Tally, costs: Mapping[str, float], contacts: int | None) -> dict[str, Any]:
