@@ -8,6 +8,8 @@
     python -m engine simulate PACK --contacts FILE --days N [--against PACK] [--plot PNG]
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
     python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
+    python -m engine report programs [--from --to --store-url --pack --plot PNG --json]
+                                                  (ROI per program, see reports_cli.py)
 
 Exit codes: 0 success, 1 invalid pack, failed test (or no test ran) or lint
 findings, 2 usage.
@@ -95,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         from publish import main as publish_main
 
         return publish_main(argv[1:])
+    if argv[:1] == ["report"]:
+        # Reads the store: an edge, beside worker.py.
+        from reports_cli import main as report_main
+
+        return report_main(argv[1:])
     if argv[:1] == ["worker"]:
         # The worker is an edge (it opens the stores): it lives beside wsgi.py.
         from worker import main as worker_main
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "(for editors)")
     commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
     commands.add_parser("publish", help="upload a pack to a running service (see publish.py)",
+                        add_help=False)
+    commands.add_parser("report", help="ROI per program from the store (see reports_cli.py)",
                         add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":
