@@ -29,6 +29,7 @@ from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
 from store import (
     MEMORY_URL,
+    REDIS_PREFIXES,
     agenda_from_url,
     journeys_from_url,
     learning_from_url,
@@ -56,6 +57,7 @@ class Services:
     authoring: PackAuthoring
     learner: Learner
     reports: ReportRecorder
+    report_reader: Any  # the ReportStore reports read (the recorder's, or one with longer timeouts)
 
 
 def _now() -> datetime:
@@ -100,6 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(learner.flush)  # a worker stopping adds its last counts
     reports = ReportRecorder(_reports_store(settings, options),
                              flush_s=settings["NBA_REPORTS_FLUSH_S"])
+    report_reader = _reports_reader(settings, options, reports.store)
     atexit.register(reports.flush)
     decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner,
                                 observers=(reports,))
@@ -111,7 +114,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
-        learner=learner, reports=reports,
+        learner=learner, reports=reports, report_reader=report_reader,
     )
     app.before_request(_following(follower))
     # An idle worker adds its last report counters at its next request (or its exit).
@@ -185,6 +188,17 @@ def _reports_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
         return reports_from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
+
+
+def _reports_reader(settings: Mapping[str, Any], options: Mapping[str, Any], writer: Any):
+    """The store reports read: on Redis, its own client whose socket timeout is
+    NBA_REPORTS_READ_TIMEOUT_MS (a long range is more than a decision's timeout);
+    elsewhere the recorder's own store."""
+    url = settings["NBA_STORE_URL"]
+    if settings.get("NBA_REPORTS_STORE") is not None or settings.get("NBA_STORE") is not None \
+            or not url.startswith(REDIS_PREFIXES):
+        return writer
+    return reports_from_url(url, {**options, "timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
 
 
 def _session_secret(settings: Mapping[str, Any]) -> bytes:

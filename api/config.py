@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "NBA_LEARNING_FLUSH_S": 1.0,
     # ROI reports: how often a process adds its counters to the store (seconds).
     "NBA_REPORTS_FLUSH_S": 1.0,
+    # Redis socket timeout of report reads (a year of days is more than a decision's
+    # 50 ms; the counters' writes keep NBA_REDIS_TIMEOUT_MS).
+    "NBA_REPORTS_READ_TIMEOUT_MS": 5000,
     # The agent screen (/agent): the inbound channel of its recommendations, and the
     # secret that signs its session cookies (derived from the API keys when unset).
     "NBA_AGENT_CHANNEL": "agent",
@@ -60,6 +63,7 @@ NUMBERS = (
     ("NBA_LEARNING_REFRESH_S", float, 0),
     ("NBA_LEARNING_FLUSH_S", float, 0),
     ("NBA_REPORTS_FLUSH_S", float, 0),
+    ("NBA_REPORTS_READ_TIMEOUT_MS", float, 1),
 )
 
 FLAGS = ("NBA_PACK_FORCE", "NBA_AUTHORS_MAY_ACTIVATE")

@@ -91,4 +91,4 @@ def programs_report():
     except InvalidRange as exc:
         raise BadReportQuery(str(exc), {"from": [str(exc)]}) from exc
     nba.reports.flush()  # this worker's own latest counters are in its answer
-    return jsonify(_report.dump(read_report(plan, nba.reports.store, period)))
+    return jsonify(_report.dump(read_report(plan, nba.report_reader, period)))

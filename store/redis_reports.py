@@ -81,10 +81,12 @@ class RedisReportStore(RedisBackend):
         if not rows:
             return {}, {}
         groups: list[tuple[Any, list[str]]] = [*rows.items(), *programs.items()]
-        script = self._script("reports_contacts")
-        keys = [key for _, group in groups for key in group] + [f"{self._tag(pack)}:scratch"]
-        sizes = [str(len(group)) for _, group in groups]
-        counts = self._run("reports_contacts", lambda: script(keys=keys, args=sizes))
+        # One short script per group, pipelined: other clients' commands run between
+        # them, and no single reply waits on the union of the whole range.
+        scratch = f"{self._tag(pack)}:scratch"
+        replies = self._run_scripts("reports_contacts", [
+            ("reports_contacts", [*group, scratch], [str(len(group))]) for _, group in groups])
+        counts = [reply[0] for reply in replies]
         named = dict(zip([name for name, _ in groups], counts, strict=True))
         return ({row: int(named[row]) for row in rows},
                 {program: int(named[program]) for program in programs})
