@@ -13,6 +13,7 @@ to the next one with one effect.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
@@ -33,9 +34,16 @@ from engine.errors import EngineError, InvalidPack, StoreUnavailable
 from engine.journeys.runner import DEFAULT_LEASE_S, JourneyService, PassSummary
 from engine.language.compiler import load_pack
 from engine.plan import Plan
+from engine.reports.recorder import ReportRecorder
 from engine.service import DecisionService
 from engine.timeutil import UTC
-from store import agenda_from_url, journeys_from_url, packs_from_url, store_from_url
+from store import (
+    agenda_from_url,
+    journeys_from_url,
+    packs_from_url,
+    reports_from_url,
+    store_from_url,
+)
 
 log = logging.getLogger("nba.worker")
 IDLE_SLEEP_S = 0.5
@@ -96,7 +104,12 @@ def build(settings: dict[str, Any]) -> tuple[JourneyService, Any, PackFollower]:
     pack = follower.start(file_plan, settings["NBA_PACK_FORCE"], datetime.now(UTC))
     delivery = FollowingDelivery(journeys, pack.plan)
     follower.on_swap = delivery.follow
-    decisions = DecisionService(contacts, pack, backend, events=journeys)
+    # Journey sends count in the ROI report like the API's decisions (flushed when
+    # due at the next send, and at exit).
+    reports = ReportRecorder(reports_from_url(settings["NBA_STORE_URL"], options),
+                             flush_s=settings["NBA_REPORTS_FLUSH_S"])
+    atexit.register(reports.flush)
+    decisions = DecisionService(contacts, pack, backend, events=journeys, observers=(reports,))
     agenda = AgendaService(agenda_from_url(settings["NBA_STORE_URL"], options), decisions)
     return JourneyService(decisions, journeys, agenda), delivery, follower
 

@@ -26,15 +26,18 @@ from engine.language.compiler import load_pack
 from engine.learning.learner import Learner
 from engine.learning.tracking import ExperimentTracker
 from engine.ports import ContactStore
+from engine.reports.recorder import ReportRecorder
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
 from store import (
     MEMORY_URL,
+    REDIS_PREFIXES,
     agenda_from_url,
     experiments_from_url,
     journeys_from_url,
     learning_from_url,
     packs_from_url,
+    reports_from_url,
     store_from_url,
 )
 
@@ -56,6 +59,8 @@ class Services:
     agenda: AgendaService
     authoring: PackAuthoring
     learner: Learner
+    reports: ReportRecorder
+    report_reader: Any  # the ReportStore reports read (the recorder's, or one with longer timeouts)
 
 
 def _now() -> datetime:
@@ -105,8 +110,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                                 flush_s=settings["NBA_LEARNING_FLUSH_S"],
                                 refresh_s=settings["NBA_LEARNING_REFRESH_S"])
     atexit.register(tracker.flush)
+    reports = ReportRecorder(_beside_contacts(settings, options, "NBA_REPORTS_STORE",
+                                              reports_from_url),
+                             flush_s=settings["NBA_REPORTS_FLUSH_S"])
+    report_reader = _reports_reader(settings, options, reports.store)
+    atexit.register(reports.flush)
     decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner,
-                                experiments=tracker)
+                                observers=(reports,), experiments=tracker)
     agenda = AgendaService(_beside_contacts(settings, options, "NBA_AGENDA_STORE",
                                             agenda_from_url), decisions)
     app.extensions["nba"] = Services(
@@ -116,9 +126,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
-        learner=learner,
+        learner=learner, reports=reports, report_reader=report_reader,
     )
     app.before_request(_following(follower))
+    # An idle worker adds its last report counters at its next request (or its exit).
+    app.before_request(reports.flush_if_due)
     if not keys:
         log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
     init_sentry(settings, release=plan.hash)
@@ -171,6 +183,19 @@ def _beside_contacts(settings: Mapping[str, Any], options: Mapping[str, Any], se
         raise ConfigurationError(str(exc)) from exc
 
 
+
+
+def _reports_reader(settings: Mapping[str, Any], options: Mapping[str, Any], writer: Any):
+    """The store reports read: on Redis, its own client whose socket timeout is
+    NBA_REPORTS_READ_TIMEOUT_MS (a long range is more than a decision's timeout);
+    elsewhere the recorder's own store."""
+    url = settings["NBA_STORE_URL"]
+    if settings.get("NBA_REPORTS_STORE") is not None or settings.get("NBA_STORE") is not None \
+            or not url.startswith(REDIS_PREFIXES):
+        return writer
+    return reports_from_url(url, {**options, "timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
+
+
 def _session_secret(settings: Mapping[str, Any]) -> bytes:
     """What signs the agent screen's session cookies: NBA_SECRET_KEY, else a value
     derived from the API keys (the same in every worker and machine, and a
@@ -183,11 +208,11 @@ def _session_secret(settings: Mapping[str, Any]) -> bytes:
 
 
 def _register(app: Flask) -> None:
-    from api import agents, contacts, decisions, journeys, learning, meta, packs, web
+    from api import agents, contacts, decisions, journeys, learning, meta, packs, reports, web
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, agents, meta, packs, learning, web):
+    for module in (decisions, contacts, journeys, agents, meta, packs, learning, reports, web):
         app.register_blueprint(module.blueprint)
 
 

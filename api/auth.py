@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "activate_pack": frozenset({"admin"}),
     "read_audit": frozenset({"author", "admin"}),
     "read_learning": frozenset({"author", "admin"}),
+    "read_reports": frozenset({"author", "admin"}),
 }
 
 

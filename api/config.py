@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     # and how often it adds its own to the store (seconds; 0: at every call).
     "NBA_LEARNING_REFRESH_S": 5.0,
     "NBA_LEARNING_FLUSH_S": 1.0,
+    # ROI reports: how often a process adds its counters to the store (seconds).
+    "NBA_REPORTS_FLUSH_S": 1.0,
+    # Redis socket timeout of report reads (a year of days is more than a decision's
+    # 50 ms; the counters' writes keep NBA_REDIS_TIMEOUT_MS).
+    "NBA_REPORTS_READ_TIMEOUT_MS": 5000,
     # The agent screen (/agent): the inbound channel of its recommendations, and the
     # secret that signs its session cookies (derived from the API keys when unset).
     "NBA_AGENT_CHANNEL": "agent",
@@ -57,6 +62,8 @@ NUMBERS = (
     ("NBA_HISTORY_MAX_DAYS", float, 1),
     ("NBA_LEARNING_REFRESH_S", float, 0),
     ("NBA_LEARNING_FLUSH_S", float, 0),
+    ("NBA_REPORTS_FLUSH_S", float, 0),
+    ("NBA_REPORTS_READ_TIMEOUT_MS", float, 1),
 )
 
 FLAGS = ("NBA_PACK_FORCE", "NBA_AUTHORS_MAY_ACTIVATE")

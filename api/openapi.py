@@ -9,6 +9,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from api import agent_schemas as ags
 from api import journey_schemas as js
 from api import pack_schemas as ps
+from api import reports as rs
 from api import schemas
 
 _ERRORS = {
@@ -43,6 +44,10 @@ _ROUTES = [
     ("/v1/journeys", "get", "The active pack's journeys", None, "JourneyList"),
     ("/v1/journeys/{journey_id}/stats", "get", "Per-step statistics of a journey", None,
      "JourneyStats"),
+    ("/v1/reports/programs", "get", "ROI per program, action and channel over "
+     "?from=YYYY-MM-DD (default 28 days before to) to ?to= (exclusive, default tomorrow): "
+     "cost, conversions, revenue, unsubscriptions and complaints valued at the pack's "
+     "costs, net value, ROI, net value per week (author)", None, "ProgramReport"),
     ("/v1/agents", "get", "Every agent", None, "AgentList"),
     ("/v1/agents/{agent_id}", "get", "An agent", None, "Agent"),
     ("/v1/agents/{agent_id}", "put", "Create or replace an agent (admin); an agent made "
@@ -102,6 +107,7 @@ _SCHEMAS = {
     "PackUpload": ps.PackUploadSchema, "PackUploadAnswer": ps.UploadAnswerSchema,
     "PackList": ps.PackListSchema, "PackDetail": ps.PackDetailSchema,
     "Activation": ps.ActivationSchema, "AuditList": ps.AuditListSchema,
+    "ProgramReport": rs.ProgramReportSchema,
 }
 
 

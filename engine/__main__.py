@@ -9,6 +9,8 @@
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
     python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
     python -m engine evaluate --pack PACK (--log FILE | --from-store)  (see evaluate.py)
+    python -m engine report programs [--from --to --store-url --pack --plot PNG --json]
+                                                  (ROI per program, see reports_cli.py)
 
 Exit codes: 0 success, 1 invalid pack, failed test (or no test ran) or lint
 findings, 2 usage.
@@ -101,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         from evaluate import main as evaluate_main
 
         return evaluate_main(argv[1:])
+    if argv[:1] == ["report"]:
+        # Reads the store: an edge, beside worker.py.
+        from reports_cli import main as report_main
+
+        return report_main(argv[1:])
     if argv[:1] == ["worker"]:
         # The worker is an edge (it opens the stores): it lives beside wsgi.py.
         from worker import main as worker_main
@@ -129,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                         add_help=False)
     commands.add_parser("evaluate", help="what a candidate pack would have earned on logged "
                                          "decisions (see evaluate.py)", add_help=False)
+    commands.add_parser("report", help="ROI per program from the store (see reports_cli.py)",
+                        add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.paths)

@@ -217,6 +217,8 @@ class Plan:
     risk_weights: Mapping[str, float] | None = None
     # Candidates scoring below this are not chosen (policy "score").
     min_score: float | None = None
+    # The ``costs:`` section: outcome name -> the value it loses (reports' churn cost).
+    costs: Mapping[str, float] = field(default_factory=dict)
     # Per channel, the generated decision function (engine.decision.codegen), made
     # on the channel's first decision; None when the closures serve the channel.
     # Not an init field: a plan made with dataclasses.replace starts without any.

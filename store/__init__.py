@@ -152,3 +152,21 @@ def _backend_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
                "breaker_reset_s", "on_error")
     return {k: v for k, v in (options or {}).items() if k in allowed}
+
+
+def reports_from_url(url: str, options: Mapping[str, Any] | None = None):
+    """The ReportStore (daily counters of the ROI report) for the same URL schemes
+    as ``store_from_url``; the same database or Redis holds it."""
+    if url == MEMORY_URL:
+        from engine.reports.memory import MemoryReportStore
+
+        return MemoryReportStore()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_reports import SQLiteReportStore
+
+        return SQLiteReportStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_reports import RedisReportStore
+
+        return RedisReportStore(url, **_backend_options(options))
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")

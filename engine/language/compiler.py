@@ -31,12 +31,13 @@ from engine.learning.language import compile_learned, compile_learning, is_learn
 from engine.learning.model import Learned, LearningPlan
 from engine.model import KINDS
 from engine.plan import ActionPlan, ChannelPlan, FactRule, Plan, RepeatRule
+from engine.reports.language import compile_costs
 from engine.timeutil import zone
 
 MAX_PACK_BYTES = 2 * 1024 * 1024
 TOP_KEYS = ("pack", "version", "timezone", "description", "channels", "facts", "actions",
             "policies", "fallbacks", "events", "events_strict", "journeys", "routing", "learning",
-            "experiments", "tests")
+            "experiments", "costs", "tests")
 TOP_REQUIRED = ("pack", "version", "timezone", "channels", "actions")
 CHANNEL_KEYS = ("cost", "quiet_hours", "capacity_per_day", "consent", "inbound", "deliver",
                 "description")
@@ -151,6 +152,7 @@ class _PackCompiler(Checker):
         check_splits(self, experiments, journeys)
         reads_risk = _reads_root(policies.arbitration, "risk")
         routing, routing_reads = compile_routing(self, top.get("routing"))
+        costs = compile_costs(self, top.get("costs"))
         self.fact_readers += routing_reads
         self.check_fact_references(facts)
         tests = compile_tests(self, top.get("tests"), tuple(self.channels), tuple(self.action_ids),
@@ -169,6 +171,7 @@ class _PackCompiler(Checker):
             candidates={c: tuple((a, a.checks[c]) for a in actions if c in a.channels)
                         for c in self.channels},
             events=events, events_strict=strict, journeys=journeys, routing=routing,
+            costs=costs,
             reads_events=any(getattr(expr, "reads_events", False)
                              for _, expr in self.fact_readers),
             experiments=tuple(with_split_arms(e, journeys) for e in experiments),

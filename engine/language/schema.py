@@ -282,6 +282,10 @@ def pack_schema() -> dict[str, Any]:
             "half_life": _ref("duration"),
             "segment_by": _list_of({"type": "string", "pattern": r"^(facts|contact)\."}),
             "exploration": {"enum": list(EXPLORATIONS)}}, where="learning"),
+        "costs": {"type": "object", "propertyNames": {"enum": list(OUTCOMES)},
+                  "additionalProperties": {"type": "number", "minimum": 0},
+                  "description": "the value an outcome loses, such as the lifetime value "
+                                 "of an unsubscription: {unsubscribed: 40, complained: 60}"},
     }, compiler.TOP_REQUIRED, "the top level")
     return {"$schema": "http://json-schema.org/draft-07/schema#", "$id": SCHEMA_ID,
             "title": "Next-best-action rule pack", **top, "definitions": _definitions()}

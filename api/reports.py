@@ -1,0 +1,94 @@
+"""ROI per program as authors see it: GET /v1/reports/programs."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import RAISE, Schema, ValidationError, fields
+
+from api.auth import authorize
+from api.errors import ApiError
+from engine.reports.report import InvalidRange, default_range, read_report
+
+blueprint = Blueprint("reports", __name__, url_prefix="/v1")
+
+
+class BadReportQuery(ApiError):
+    status, code = 400, "bad_report_query"
+
+
+class ReportQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    from_ = fields.Date(data_key="from", load_default=None,
+                        metadata={"description": "first day, YYYY-MM-DD (default: 28 days "
+                                                 "before to)"})
+    to = fields.Date(load_default=None,
+                     metadata={"description": "the day after the last, YYYY-MM-DD (default: "
+                                              "tomorrow in the pack's timezone)"})
+
+
+class FiguresSchema(Schema):
+    messages = fields.Integer()
+    contacts = fields.Integer(allow_none=True, metadata={
+        "description": "distinct contacts sent a message (estimated on Redis)"})
+    cost = fields.Float(metadata={"description": "channel cost of the messages"})
+    conversions = fields.Integer()
+    revenue = fields.Float(metadata={"description": "values of converted outcomes"})
+    unsubscriptions = fields.Integer()
+    complaints = fields.Integer()
+    churn_cost = fields.Float(metadata={"description": "outcomes valued at the pack's costs"})
+    net_value = fields.Float(metadata={"description": "revenue - cost - churn_cost"})
+    roi = fields.Float(allow_none=True, metadata={"description": "net_value / cost; null "
+                                                                 "when nothing was spent"})
+    incremental_revenue = fields.Float(allow_none=True, metadata={
+        "description": "revenue beyond the program's holdout (null: no holdout yet)"})
+
+
+class ActionFiguresSchema(FiguresSchema):
+    action = fields.String()
+    channel = fields.String()
+
+
+class ProgramFiguresSchema(FiguresSchema):
+    program = fields.String()
+    actions = fields.List(fields.Nested(ActionFiguresSchema))
+
+
+class WeekSchema(Schema):
+    week = fields.String(metadata={"description": "the Monday the week starts"})
+    program = fields.String()
+    net_value = fields.Float()
+
+
+class ProgramReportSchema(Schema):
+    pack = fields.String()
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String(metadata={"description": "exclusive"})
+    costs = fields.Dict(keys=fields.String(), values=fields.Float())
+    contacts_method = fields.String(metadata={"description": "exact or estimated"})
+    programs = fields.List(fields.Nested(ProgramFiguresSchema))
+    totals = fields.Nested(FiguresSchema)
+    weeks = fields.List(fields.Nested(WeekSchema))
+
+
+_query = ReportQuerySchema()
+_report = ProgramReportSchema()
+
+
+@blueprint.get("/reports/programs")
+def programs_report():
+    """Per program, action and channel over [from, to): cost, revenue, churn, ROI."""
+    authorize("read_reports")
+    nba = current_app.extensions["nba"]
+    plan = nba.pack.plan
+    try:
+        query = _query.load(request.args.to_dict())
+        period = default_range(nba.clock().astimezone(plan.tz).date(), query["from_"],
+                               query["to"])
+    except ValidationError as exc:
+        raise BadReportQuery("from and to are dates written YYYY-MM-DD; see fields",
+                             exc.normalized_messages()) from exc
+    except InvalidRange as exc:
+        raise BadReportQuery(str(exc), {"from": [str(exc)]}) from exc
+    nba.reports.flush()  # this worker's own latest counters are in its answer
+    return jsonify(_report.dump(read_report(plan, nba.report_reader, period)))
