@@ -161,11 +161,13 @@ def _agenda_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
 
 
 def _register(app: Flask) -> None:
-    from api import agents, contacts, decisions, journeys, meta, packs, web
+    from api import agents, contacts, decisions, journeys, meta, packs, packs_workbench, web
+    from api.web import author
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, agents, meta, packs, web):
+    for module in (decisions, contacts, journeys, agents, meta, packs, packs_workbench, web,
+                   author):
         app.register_blueprint(module.blueprint)
 
 

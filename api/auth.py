@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "upload_pack": frozenset({"author", "admin"}),
     "activate_pack": frozenset({"admin"}),
     "read_audit": frozenset({"author", "admin"}),
+    "whoami": frozenset({"channel", "author", "admin", "agent", "supervisor"}),
 }
 
 

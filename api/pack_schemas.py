@@ -5,7 +5,7 @@ from datetime import timezone
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from api.schemas import StrictBoolean
+from api.schemas import MAX_ID, StrictBoolean, _when
 from engine.authoring.service import MAX_LABEL
 from engine.language.compiler import MAX_PACK_BYTES
 
@@ -128,3 +128,38 @@ class PackProblemSchema(Schema):
     column = fields.Integer(allow_none=True)
     path = fields.String()
     message = fields.String()
+
+
+class CheckedTestSchema(Schema):
+    name = fields.String()
+    line = fields.Integer(allow_none=True)
+    passed = fields.Boolean()
+    failures = fields.List(fields.String())
+
+
+class CheckAnswerSchema(Schema):
+    valid = fields.Boolean(metadata={"description": "an upload of this source would be stored"})
+    reason = fields.String(allow_none=True, metadata={
+        "enum": ["invalid_pack", "untested_pack", "pack_tests_failed", None]})
+    message = fields.String()
+    pack = fields.Dict(allow_none=True, metadata={"description": "name, version, hash"})
+    problems = fields.List(fields.Nested(PackProblemSchema))
+    tests = fields.List(fields.Nested(CheckedTestSchema))
+    warnings = fields.List(fields.Nested(FindingSchema))
+
+
+class TryRequestSchema(Schema):
+    """A decision of a stored version for one contact: stored (``contact_id``) or
+    pasted (``contact``); always explained, never recorded."""
+
+    class Meta:
+        unknown = RAISE
+
+    contact_id = fields.String(load_default=None, validate=validate.Length(1, MAX_ID))
+    contact = fields.Nested(SimContactSchema, load_default=None)
+    channel = fields.String(required=True, validate=validate.Length(1, MAX_ID))
+    placement = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(1, MAX_ID))
+    context = fields.Dict(keys=fields.String(), load_default=dict)
+    limit = fields.Integer(strict=True, validate=validate.Range(1, 20), load_default=1)
+    at = _when(load_default=None)
