@@ -88,8 +88,12 @@
     location.reload();
   }
 
+  var starts = 0;
+
   function start() {
+    var mine = ++starts;  // only the latest sign-in's answer counts
     api("GET", "/v1/me").then(function (answer) {
+      if (mine !== starts) return;
       var role = answer.json.role;
       if (!answer.ok || (role !== "author" && role !== "admin")) {
         sessionStorage.removeItem(KEY);

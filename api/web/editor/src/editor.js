@@ -27,7 +27,7 @@ export function create(parent, options) {
         yaml(),
         lintGutter(),
         EditorState.tabSize.of(2),
-        autocompletion({ override: [(context) => complete(context, schema)] }),
+        autocompletion({ override: [(context) => complete(context, schema)], interactionDelay: 0 }),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) listeners.forEach((listener) => listener());
         }),
