@@ -17,6 +17,7 @@ from api.telemetry import init_sentry
 from engine.agenda.service import AgendaService
 from engine.authoring.follower import PackFollower
 from engine.authoring.service import PackAuthoring
+from engine.authoring.shadow import ShadowService
 from engine.backends import backend_from_name
 from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
@@ -24,7 +25,14 @@ from engine.language.compiler import load_pack
 from engine.ports import ContactStore
 from engine.service import ActivePack, DecisionService
 from engine.timeutil import UTC
-from store import MEMORY_URL, agenda_from_url, journeys_from_url, packs_from_url, store_from_url
+from store import (
+    MEMORY_URL,
+    agenda_from_url,
+    journeys_from_url,
+    packs_from_url,
+    shadows_from_url,
+    store_from_url,
+)
 
 log = logging.getLogger("nba.api")
 
@@ -43,6 +51,7 @@ class Services:
     journeys: JourneyService
     agenda: AgendaService
     authoring: PackAuthoring
+    shadows: ShadowService
 
 
 def _now() -> datetime:
@@ -90,6 +99,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journeys=JourneyService(decisions, journey_store, agenda), agenda=agenda,
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
+        shadows=ShadowService(_shadow_store(settings, options), follower.plan_of,
+                              registry.active, lambda: backend_from_name(settings["NBA_ENGINE"]),
+                              clock),
     )
     app.before_request(_following(follower))
     if not keys:
@@ -109,6 +121,16 @@ def _pack_registry(settings: Mapping[str, Any], options: Mapping[str, Any]):
     url = MEMORY_URL if settings.get("NBA_STORE") is not None else settings["NBA_STORE_URL"]
     try:
         return packs_from_url(url, options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def _shadow_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """Shadow runs and their counters, beside the pack registry."""
+    if settings.get("NBA_PACK_REGISTRY") is not None or settings.get("NBA_STORE") is not None:
+        return shadows_from_url(MEMORY_URL)
+    try:
+        return shadows_from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
 

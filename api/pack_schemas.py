@@ -1,9 +1,10 @@
 """Marshmallow schemas of the pack registry and audit API (/v1/packs, /v1/audit)."""
 from __future__ import annotations
 
-from datetime import timezone
+import re
+from datetime import timedelta, timezone
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from api.schemas import MAX_ID, StrictBoolean, _when
 from engine.authoring.service import MAX_LABEL
@@ -163,3 +164,33 @@ class TryRequestSchema(Schema):
     context = fields.Dict(keys=fields.String(), load_default=dict)
     limit = fields.Integer(strict=True, validate=validate.Range(1, 20), load_default=1)
     at = _when(load_default=None)
+
+
+_SPAN = re.compile(r"^\s*([1-9][0-9]{0,6})\s*(s|m|h|d)\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class Span(fields.Field):
+    """A duration: "60s", "10m", "2h", "1d", or a number of seconds."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            seconds = value
+        elif isinstance(value, str) and _SPAN.match(value):
+            number, unit = _SPAN.match(value).groups()
+            seconds = int(number) * _UNIT[unit]
+        else:
+            raise ValidationError('A duration like "60s", "10m", "2h", "1d" '
+                                  "(or a number of seconds).")
+        return timedelta(seconds=seconds)
+
+
+class ShadowRequestSchema(Schema):
+    """Shadow a version: ``share`` of the decision requests, for ``duration``."""
+
+    class Meta:
+        unknown = RAISE
+
+    share = fields.Float(required=True, allow_nan=False, validate=validate.Range(
+        0, 1, min_inclusive=False, error="share is a fraction of requests, above 0 and at most 1"))
+    duration = Span(required=True, metadata={"description": '"60s", "10m", "2h", "1d", at most 7d'})

@@ -1,7 +1,8 @@
 """The authors' workbench over HTTP: check a draft without storing it
 (``POST /v1/packs/check``), lay a version out (``GET /v1/packs/<hash>/outline``),
-try a version on one contact (``POST /v1/packs/<hash>/try``), and say what the
-caller's key may do (``GET /v1/me``). The authors' page calls these.
+try a version on one contact (``POST /v1/packs/<hash>/try``), shadow a version on
+live traffic (``/v1/packs/<hash>/shadow``), and say what the caller's key may do
+(``GET /v1/me``). The authors' page calls these.
 """
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from dataclasses import asdict
 
 from flask import Blueprint, current_app, g, jsonify
 
-from api.auth import PERMISSIONS, authorize
+from api.auth import PERMISSIONS, authorize, current_actor
 from api.bodies import load_body
 from api.decisions import _decision_answer
-from api.errors import InvalidRequest
-from api.pack_schemas import CheckAnswerSchema, PackProblemSchema, TryRequestSchema
-from api.packs import _MESSAGES, _checked_hash, _upload_body, unknown_version
+from api.errors import InvalidRequest, NotFound, error_body
+from api.pack_schemas import (
+    CheckAnswerSchema,
+    PackProblemSchema,
+    ShadowRequestSchema,
+    TryRequestSchema,
+)
+from api.packs import _MESSAGES, _checked_hash, _upload_body, refused, unknown_version
 from api.schemas import DecisionResponseSchema
-from engine.authoring.errors import UnknownPackVersion
+from engine.authoring.errors import PackRefused, ShadowRefused, UnknownPackVersion
+from engine.authoring.service import normal_hash
+from engine.authoring.shadow import MAX_DURATION
+from engine.errors import InvalidPack
 from engine.model import ContactRecord, DecisionRequest
 
 blueprint = Blueprint("packs_workbench", __name__, url_prefix="/v1")
@@ -24,7 +33,19 @@ _check = CheckAnswerSchema()
 _problems = PackProblemSchema(many=True)
 _try = TryRequestSchema()
 _decision = DecisionResponseSchema()
+_shadow = ShadowRequestSchema()
 blueprint.register_error_handler(UnknownPackVersion, unknown_version)
+blueprint.register_error_handler(PackRefused, refused)
+
+
+@blueprint.errorhandler(ShadowRefused)
+def _shadow_refused(exc: ShadowRefused):
+    return error_body(409, "shadow_refused", str(exc))
+
+
+@blueprint.errorhandler(InvalidPack)
+def _unservable(exc: InvalidPack):
+    return refused(PackRefused("invalid_pack", list(exc.problems)))
 
 
 def _nba():
@@ -77,6 +98,42 @@ def try_pack(pack_hash: str):
                                   nba.decisions.events, record)
     answer = {**body, "contact_id": request.contact_id, "explain": True, "dry_run": True}
     return jsonify(_decision.dump(_decision_answer(result, answer, nba.backend_name)))
+
+
+@blueprint.post("/packs/<pack_hash>/shadow")
+def start_shadow(pack_hash: str):
+    """Shadow a stored version on ``share`` of the live decision requests for
+    ``duration``; replaces any shadow running. 201 with the (empty) report."""
+    authorize("upload_pack")
+    body = load_body(_shadow)
+    if body["duration"] > MAX_DURATION:
+        raise InvalidRequest("a shadow runs for at most 7 days",
+                             {"duration": ["at most 7d"]})
+    shadows = _nba().shadows
+    candidate = normal_hash(_checked_hash(pack_hash))
+    _nba().authoring.version(candidate)  # 404 for a version the registry does not hold
+    run = shadows.start(candidate, body["share"], body["duration"], current_actor())
+    return jsonify(shadows.report(run.candidate)), 201
+
+
+@blueprint.get("/packs/<pack_hash>/shadow")
+def shadow_report(pack_hash: str):
+    """How the latest shadow of this version differed from the active version."""
+    authorize("read_pack")
+    found = _nba().shadows.report(normal_hash(_checked_hash(pack_hash)))
+    if found is None:
+        raise NotFound(f"version {pack_hash!r} was never shadowed")
+    return jsonify(found)
+
+
+@blueprint.delete("/packs/<pack_hash>/shadow")
+def stop_shadow(pack_hash: str):
+    """End this version's shadow now; its report stays readable."""
+    authorize("upload_pack")
+    candidate = normal_hash(_checked_hash(pack_hash))
+    if not _nba().shadows.stop(candidate):
+        return error_body(409, "no_shadow_running", f"no shadow of {candidate} is running")
+    return jsonify(_nba().shadows.report(candidate))
 
 
 @blueprint.get("/me")
