@@ -84,6 +84,11 @@ _ROUTES = [
      "explained; nothing recorded", "PackTry", "DecisionResponse"),
     ("/v1/packs/{pack_hash}/simulate", "post", "A sample of contacts day by day through a "
      "version (and against another)", "Simulation", None),
+    ("/v1/packs/{pack_hash}/shadow", "post", "Shadow a version on a share of the live "
+     "decisions for a duration (nothing recorded)", "ShadowRequest", None),
+    ("/v1/packs/{pack_hash}/shadow", "get", "How the version's latest shadow differed from "
+     "the active version: by channel, by action, examples", None, None),
+    ("/v1/packs/{pack_hash}/shadow", "delete", "Stop the version's shadow", None, None),
     ("/v1/me", "get", "The key's role and what it may do", None, None),
     ("/v1/audit", "get", "Uploads, activations, rollbacks, erasures (?limit=, ?before=)",
      None, "AuditList"),
@@ -112,7 +117,7 @@ _SCHEMAS = {
     "PackList": ps.PackListSchema, "PackDetail": ps.PackDetailSchema,
     "Activation": ps.ActivationSchema, "AuditList": ps.AuditListSchema,
     "PackCheck": ps.CheckAnswerSchema, "PackTry": ps.TryRequestSchema,
-    "Simulation": ps.SimulationRequestSchema,
+    "Simulation": ps.SimulationRequestSchema, "ShadowRequest": ps.ShadowRequestSchema,
 }
 
 

@@ -175,6 +175,24 @@ def test_an_admin_edits_a_pack_sees_errors_and_tests_activates_it_and_decisions_
     assert "difference" in page.inner_text("#simulate-result")
     shot(page, "author-simulate.png")
 
+    page.click("[data-tab=shadow]")
+    page.fill("#shadow-share", "1")
+    page.fill("#shadow-duration", "10m")
+    page.click("#shadow-form button[type=submit]")
+    page.locator("#shadow-summary", has_text="running: 0 request(s) compared").wait_for()
+    for _ in range(3):
+        assert decided(service)[0] == "newsletter"   # live answers, shadowed by the new version
+    shadowed = page.get_attribute(".version.selected", "data-hash")
+    for _ in range(200):                              # each is compared after its answer is sent
+        if api(service, "GET", f"/v1/packs/{shadowed}/shadow", AUTHOR).json()["compared"] == 3:
+            break
+        time.sleep(0.05)
+    page.click("#shadow-refresh")
+    page.locator("#shadow-summary", has_text="3 request(s) compared").wait_for()
+    assert "3 request(s) compared, 3 differing" in page.inner_text("#shadow-summary")
+    assert "promo" in page.inner_text("#shadow-result")
+    shot(page, "author-shadow.png")
+
     new_hash = page.get_attribute(".version.selected", "data-hash")
     page.click("#activate")
     page.locator("#flash", has_text="Activated").wait_for()

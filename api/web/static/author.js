@@ -248,11 +248,12 @@
     document.querySelectorAll(".tabs [data-tab]").forEach(function (button) {
       button.setAttribute("aria-selected", button.getAttribute("data-tab") === name);
     });
-    ["overview", "edit", "diff", "try", "simulate"].forEach(function (tab) {
+    ["overview", "edit", "diff", "try", "simulate", "shadow"].forEach(function (tab) {
       $("tab-" + tab).hidden = tab !== name;
     });
     if (name === "edit") openEditor();
     if (name === "diff") renderDiff();
+    if (name === "shadow") refreshShadow();
   }
 
   // The editor
@@ -540,6 +541,59 @@
       el("figcaption", { class: "muted", text: channels.length ? "Messages per day and channel" : "No message sent on any day" }));
   }
 
+  // Shadow runs
+
+  function startShadow(event) {
+    event.preventDefault();
+    var share = Number($("shadow-share").value);
+    var body = { share: isNaN(share) ? $("shadow-share").value : share, duration: $("shadow-duration").value.trim() };
+    api("POST", "/v1/packs/" + state.selected + "/shadow", body).then(function (answer) {
+      if (!answer.ok) { show($("shadow-result"), el("p", { class: "error", text: errorText(answer) })); return; }
+      renderShadow(answer.json);
+    });
+  }
+
+  function refreshShadow() {
+    api("GET", "/v1/packs/" + state.selected + "/shadow").then(function (answer) {
+      if (answer.status === 404) { show($("shadow-result"), el("p", { class: "muted", text: "This version was never shadowed." })); return; }
+      if (!answer.ok) { show($("shadow-result"), el("p", { class: "error", text: errorText(answer) })); return; }
+      renderShadow(answer.json);
+    });
+  }
+
+  function stopShadow() {
+    api("DELETE", "/v1/packs/" + state.selected + "/shadow").then(function (answer) {
+      if (!answer.ok) { show($("shadow-result"), el("p", { class: "error", text: errorText(answer) })); return; }
+      renderShadow(answer.json);
+    });
+  }
+
+  function renderShadow(r) {
+    var rate = r.difference_rate === null ? "—" : (100 * r.difference_rate).toFixed(1) + " %";
+    show($("shadow-result"), [
+      el("p", { id: "shadow-summary", class: "verdict " + (r.differing ? "bad" : "good"),
+                text: r.state + ": " + r.compared + " request(s) compared, " + r.differing + " differing (" + rate + ")" }),
+      el("p", { class: "muted", text: "Share " + r.share + ", from " + r.started_at.slice(0, 19).replace("T", " ") +
+                " to " + r.ends_at.slice(0, 19).replace("T", " ") + ", against " + short(r.against) + "." }),
+      el("h3", { text: "By channel" }),
+      table(["channel", "compared", "differing"], Object.keys(r.by_channel).map(function (c) {
+        return [c, r.by_channel[c].compared, r.by_channel[c].differing];
+      })),
+      el("h3", { text: "Changes (active → this version)" }),
+      table(["active chose", "this version chose", "times"], r.changes.map(function (c) {
+        return [c.active, c.candidate, c.count];
+      })),
+      el("h3", { text: "By action" }),
+      table(["action", "chosen live", "chosen by this version"], Object.keys(r.by_action).map(function (a) {
+        return [a, r.by_action[a].active, r.by_action[a].candidate];
+      })),
+      el("h3", { text: "Examples" }),
+      table(["at", "contact", "channel", "active", "this version"], r.examples.map(function (e) {
+        return [e.at.slice(0, 19).replace("T", " "), e.contact_id, e.channel, e.active.join(", ") || "—", e.candidate.join(", ") || "—"];
+      })),
+    ]);
+  }
+
   // Activation and rollback
 
   function activate() {
@@ -569,6 +623,9 @@
     $("save").addEventListener("click", saveDraft);
     $("try-form").addEventListener("submit", tryDecision);
     $("simulate-form").addEventListener("submit", runSimulation);
+    $("shadow-form").addEventListener("submit", startShadow);
+    $("shadow-refresh").addEventListener("click", refreshShadow);
+    $("shadow-stop").addEventListener("click", stopShadow);
     $("sim-contacts").value = JSON.stringify(SAMPLE, null, 1);
     document.querySelectorAll(".tabs [data-tab]").forEach(function (button) {
       button.addEventListener("click", function () { openTab(button.getAttribute("data-tab")); });
