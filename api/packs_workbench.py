@@ -113,6 +113,8 @@ def start_shadow(pack_hash: str):
     candidate = normal_hash(_checked_hash(pack_hash))
     _nba().authoring.version(candidate)  # 404 for a version the registry does not hold
     run = shadows.start(candidate, body["share"], body["duration"], current_actor())
+    _nba().authoring.record_shadow("shadow_start", candidate, current_actor(), {
+        "share": run.share, "ends_at": run.ends_at.isoformat(), "against": run.against})
     return jsonify(shadows.report(run.candidate)), 201
 
 
@@ -133,6 +135,7 @@ def stop_shadow(pack_hash: str):
     candidate = normal_hash(_checked_hash(pack_hash))
     if not _nba().shadows.stop(candidate):
         return error_body(409, "no_shadow_running", f"no shadow of {candidate} is running")
+    _nba().authoring.record_shadow("shadow_stop", candidate, current_actor())
     return jsonify(_nba().shadows.report(candidate))
 
 

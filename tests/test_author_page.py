@@ -203,7 +203,7 @@ def test_an_admin_edits_a_pack_sees_errors_and_tests_activates_it_and_decisions_
     page.locator("#flash", has_text="Rolled back").wait_for()
     assert decided_by(service, first_hash) == "newsletter"
     audit = [e["action"] for e in api(service, "GET", "/v1/audit").json()["entries"]]
-    assert audit[:3] == ["rollback", "activate", "upload"]
+    assert audit[:4] == ["rollback", "activate", "shadow_start", "upload"]
 
 
 def test_the_editor_completes_keys_and_values_from_the_pack_schema(service, browser):

@@ -128,6 +128,10 @@ def test_an_ended_or_stopped_shadow_compares_nothing_more_and_keeps_its_report(c
     decide(client, "big1", dry_run=True)
     assert client.get(f"/v1/packs/{candidate}/shadow", headers=AUTHOR).get_json()["compared"] == 0
     assert client.delete(f"/v1/packs/{candidate}/shadow", headers=AUTHOR).status_code == 409
+    audit = client.get("/v1/audit", headers=AUTHOR).get_json()["entries"]
+    assert [e["action"] for e in audit[:3]] == ["shadow_stop", "shadow_start", "shadow_start"]
+    assert audit[1]["what"]["hash"] == candidate and audit[1]["what"]["share"] == 1
+    assert audit[1]["actor"]["role"] == "author"
 
 
 def test_once_the_candidate_is_activated_its_shadow_says_so_and_stops_comparing(client):

@@ -187,6 +187,12 @@ class PackAuthoring:
         plan = self.follower.plan_of(self.version(pack_hash)[0].hash)
         return try_version(plan, request, self.test_backend(), contacts, events, pasted)
 
+    def record_shadow(self, action: str, candidate: str, actor: Actor,
+                      what: dict[str, Any] | None = None) -> None:
+        """Audit the start (``shadow_start``) or stop (``shadow_stop``) of a shadow run."""
+        self.registry.record(AuditEntry(self.clock(), actor, action,
+                                        {"hash": candidate, **(what or {})}))
+
     def record_erasure(self, contact_id: str, actor: Actor) -> None:
         """Audit a contact's erasure (by a fingerprint: the log keeps no contact id)."""
         self.registry.record(AuditEntry(self.clock(), actor, "erase_contact",
