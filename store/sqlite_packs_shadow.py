@@ -37,7 +37,14 @@ class SQLiteShadowStore:
         self._db = SQLiteConnections(path, _create_schema)
 
     def start(self, run: ShadowRun) -> None:
+        """The candidate's previous run (and its counters) is replaced."""
         with self._db.transaction("IMMEDIATE") as conn:
+            previous = conn.execute("SELECT run FROM shadow_runs WHERE candidate = ?",
+                                    (run.candidate,)).fetchone()
+            if previous is not None:
+                old = ShadowRun.from_json(previous[0]).run_id
+                conn.execute("DELETE FROM shadow_counts WHERE run_id = ?", (old,))
+                conn.execute("DELETE FROM shadow_examples WHERE run_id = ?", (old,))
             conn.execute("UPDATE shadow_runs SET current = 0")
             conn.execute("INSERT INTO shadow_runs (candidate, run, current) VALUES (?, ?, 1) "
                          "ON CONFLICT (candidate) DO UPDATE SET run = excluded.run, current = 1",
