@@ -5,6 +5,7 @@ Set NBA_SCREENSHOTS_DIR=docs to refresh the README's screenshots (author-*.png).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -180,16 +181,19 @@ def test_an_admin_edits_a_pack_sees_errors_and_tests_activates_it_and_decisions_
     page.fill("#shadow-duration", "10m")
     page.click("#shadow-form button[type=submit]")
     page.locator("#shadow-summary", has_text="running: 0 request(s) compared").wait_for()
-    for _ in range(3):
-        assert decided(service)[0] == "newsletter"   # live answers, shadowed by the new version
     shadowed = page.get_attribute(".version.selected", "data-hash")
-    for _ in range(200):                              # each is compared after its answer is sent
-        if api(service, "GET", f"/v1/packs/{shadowed}/shadow", AUTHOR).json()["compared"] == 3:
+    # Live answers, shadowed by the new version: each worker sees a new shadow within
+    # 0.5 s and compares after each answer is sent, so ask until three are counted.
+    for _ in range(400):
+        assert decided(service)[0] == "newsletter"
+        if api(service, "GET", f"/v1/packs/{shadowed}/shadow", AUTHOR).json()["compared"] >= 3:
             break
         time.sleep(0.05)
     page.click("#shadow-refresh")
-    page.locator("#shadow-summary", has_text="3 request(s) compared").wait_for()
-    assert "3 request(s) compared, 3 differing" in page.inner_text("#shadow-summary")
+    page.locator("#shadow-summary", has_text=re.compile(r"[1-9][0-9]* request")).wait_for()
+    counted = re.search(r"(\d+) request\(s\) compared, (\d+) differing",
+                        page.inner_text("#shadow-summary"))
+    assert counted and int(counted[1]) >= 3 and counted[1] == counted[2]
     assert "promo" in page.inner_text("#shadow-result")
     shot(page, "author-shadow.png")
 
