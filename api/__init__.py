@@ -19,6 +19,7 @@ from api.telemetry import init_sentry
 from engine.agenda.service import AgendaService
 from engine.authoring.follower import PackFollower
 from engine.authoring.service import PackAuthoring
+from engine.authoring.shadow import ShadowService
 from engine.backends import backend_from_name
 from engine.errors import InvalidPack
 from engine.journeys.runner import JourneyService
@@ -38,6 +39,7 @@ from store import (
     learning_from_url,
     packs_from_url,
     reports_from_url,
+    shadows_from_url,
     store_from_url,
 )
 
@@ -61,6 +63,7 @@ class Services:
     learner: Learner
     reports: ReportRecorder
     report_reader: Any  # the ReportStore reports read (the recorder's, or one with longer timeouts)
+    shadows: ShadowService
 
 
 def _now() -> datetime:
@@ -127,6 +130,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
         learner=learner, reports=reports, report_reader=report_reader,
+        shadows=ShadowService(_shadow_store(settings, options), follower.plan_of,
+                              registry.active, lambda: backend_from_name(settings["NBA_ENGINE"]),
+                              clock),
     )
     app.before_request(_following(follower))
     # An idle worker adds its last report counters at its next request (or its exit).
@@ -148,6 +154,16 @@ def _pack_registry(settings: Mapping[str, Any], options: Mapping[str, Any]):
     url = MEMORY_URL if settings.get("NBA_STORE") is not None else settings["NBA_STORE_URL"]
     try:
         return packs_from_url(url, options)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def _shadow_store(settings: Mapping[str, Any], options: Mapping[str, Any]):
+    """Shadow runs and their counters, beside the pack registry."""
+    if settings.get("NBA_PACK_REGISTRY") is not None or settings.get("NBA_STORE") is not None:
+        return shadows_from_url(MEMORY_URL)
+    try:
+        return shadows_from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
 
@@ -208,11 +224,24 @@ def _session_secret(settings: Mapping[str, Any]) -> bytes:
 
 
 def _register(app: Flask) -> None:
-    from api import agents, contacts, decisions, journeys, learning, meta, packs, reports, web
+    from api import (
+        agents,
+        contacts,
+        decisions,
+        journeys,
+        learning,
+        meta,
+        packs,
+        packs_workbench,
+        reports,
+        web,
+    )
+    from api.web import author
 
     register_error_handlers(app)
     register_access_log(app)
-    for module in (decisions, contacts, journeys, agents, meta, packs, learning, reports, web):
+    for module in (decisions, contacts, journeys, agents, meta, packs, packs_workbench,
+                   learning, reports, web, author):
         app.register_blueprint(module.blueprint)
 
 

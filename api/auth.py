@@ -34,6 +34,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_audit": frozenset({"author", "admin"}),
     "read_learning": frozenset({"author", "admin"}),
     "read_reports": frozenset({"author", "admin"}),
+    "whoami": frozenset({"channel", "author", "admin", "agent", "supervisor"}),
 }
 
 

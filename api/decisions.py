@@ -34,14 +34,19 @@ def create_decision():
     decision_id = nba.decisions.new_decision_id(body["contact_id"])
     tag_decision(decision_id, nba.pack.plan.hash)
     started = time.perf_counter()
-    result = nba.decisions.decide(DecisionRequest(**body), decision_id)
+    asked = DecisionRequest(**body)
+    result = nba.decisions.decide(asked, decision_id)
     decision = result.decision
     metrics.record_decision(body["channel"], result.plan.name, len(decision.actions),
                             decision.fallback, decision.exclusion_counts,
                             time.perf_counter() - started)
     if body["explain"]:
-        return jsonify(_decision_response.dump(_decision_answer(result, body, nba.backend_name)))
-    return jsonify(plain_decision_answer(result, body, nba.backend_name))
+        response = jsonify(_decision_response.dump(_decision_answer(result, body,
+                                                                    nba.backend_name)))
+    else:
+        response = jsonify(plain_decision_answer(result, body, nba.backend_name))
+    _shadow_after_response(nba, response, asked, result)
+    return response
 
 
 def plain_decision_answer(result: DecisionResult, body: dict, engine: str) -> dict:
@@ -65,6 +70,17 @@ def plain_decision_answer(result: DecisionResult, body: dict, engine: str) -> di
                     for action in decision.actions],
         "experiments": dict(decision.experiments),
     }
+
+
+def _shadow_after_response(nba, response, asked: DecisionRequest, result: DecisionResult) -> None:
+    """A request drawn into a running shadow is decided by its candidate too, once
+    the answer has been sent (gunicorn closes the response after writing it)."""
+    run = nba.shadows.sample()
+    if run is None:
+        return
+    actions = tuple(a.action_id for a in result.decision.actions)
+    response.call_on_close(lambda: nba.shadows.compare(
+        run, nba.decisions.load, asked, result.plan, result.decision_id, actions))
 
 
 def _decision_answer(result: DecisionResult, body: dict, engine: str) -> dict:

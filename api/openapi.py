@@ -81,6 +81,20 @@ _ROUTES = [
      None, "Activation"),
     ("/v1/packs/rollback", "post", "Back to the previously active version", None,
      "Activation"),
+    ("/v1/packs/check", "post", "Validate, test and lint a draft (an upload's body); nothing "
+     "is stored, 200 whatever the verdict", "PackUpload", "PackCheck"),
+    ("/v1/packs/{pack_hash}/outline", "get", "A version laid out, each item with its line",
+     None, None),
+    ("/v1/packs/{pack_hash}/try", "post", "A version's decision for a stored or pasted contact, "
+     "explained; nothing recorded", "PackTry", "DecisionResponse"),
+    ("/v1/packs/{pack_hash}/simulate", "post", "A sample of contacts day by day through a "
+     "version (and against another)", "Simulation", None),
+    ("/v1/packs/{pack_hash}/shadow", "post", "Shadow a version on a share of the live "
+     "decisions for a duration (nothing recorded)", "ShadowRequest", None),
+    ("/v1/packs/{pack_hash}/shadow", "get", "How the version's latest shadow differed from "
+     "the active version: by channel, by action, examples", None, None),
+    ("/v1/packs/{pack_hash}/shadow", "delete", "Stop the version's shadow", None, None),
+    ("/v1/me", "get", "The key's role and what it may do", None, None),
     ("/v1/audit", "get", "Uploads, activations, rollbacks, erasures (?limit=, ?before=)",
      None, "AuditList"),
     ("/healthz", "get", "Liveness, active engine and pack", None, "Health"),
@@ -108,6 +122,8 @@ _SCHEMAS = {
     "PackList": ps.PackListSchema, "PackDetail": ps.PackDetailSchema,
     "Activation": ps.ActivationSchema, "AuditList": ps.AuditListSchema,
     "ProgramReport": rs.ProgramReportSchema,
+    "PackCheck": ps.CheckAnswerSchema, "PackTry": ps.TryRequestSchema,
+    "Simulation": ps.SimulationRequestSchema, "ShadowRequest": ps.ShadowRequestSchema,
 }
 
 

@@ -5,7 +5,7 @@
     python -m engine vocabulary
     python -m engine schema                      (JSON Schema of packs, for editors)
     python -m engine lint rules/ [--at ISO-8601]  (findings that are not errors)
-    python -m engine simulate PACK --contacts FILE --days N [--against PACK] [--plot PNG]
+    python -m engine simulate PACK --contacts FILE|--from-store [URL] --days N [--against PACK]
     python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
     python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
     python -m engine evaluate --pack PACK (--log FILE | --from-store)  (see evaluate.py)
@@ -91,6 +91,18 @@ def lint(paths: list[str], at: str | None) -> int:
     return status
 
 
+def stored_contacts(url: str, limit: int) -> list:
+    """The contacts of the store at ``url`` (``simulate --from-store``). The store is
+    an edge, opened only here, as the worker's are in worker.py."""
+    from store import store_from_url
+
+    store = store_from_url(url, {"timeout_ms": 5000, "connect_timeout_ms": 2000})
+    try:
+        return store.contact_records(limit)
+    finally:
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["publish"]:
@@ -144,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "test":
         return test(args.paths, args.engine)
     if args.command == "simulate":
-        return simulate_cli.run(args)
+        return simulate_cli.run(args, stored_contacts)
     if args.command == "lint":
         try:
             return lint(args.paths, args.at)

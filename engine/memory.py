@@ -114,6 +114,11 @@ class MemoryStore:
             record = self._contacts.get(contact_id)
         return None if record is None else _copy(record)
 
+    def contact_records(self, limit: int) -> list[ContactRecord]:
+        """Up to ``limit`` stored contacts (profile and consents), in id order."""
+        with self._lock:
+            return [_copy(self._contacts[c]) for c in sorted(self._contacts)[:limit]]
+
     def put_contact(self, record: ContactRecord) -> ContactRecord:
         """Replace the profile and consents."""
         record = _copy(record)

@@ -170,3 +170,24 @@ def reports_from_url(url: str, options: Mapping[str, Any] | None = None):
 
         return RedisReportStore(url, **_backend_options(options))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def shadows_from_url(url: str, options: Mapping[str, Any] | None = None):
+    """The ShadowStore (shadow runs of pack versions and their counters) for the same
+    URL schemes as ``store_from_url``, in the same database or Redis."""
+    if url == MEMORY_URL:
+        from engine.authoring.memory import MemoryShadowStore
+
+        return MemoryShadowStore()
+    if url.startswith(SQLITE_PREFIX):
+        from store.sqlite_packs_shadow import SQLiteShadowStore
+
+        return SQLiteShadowStore(_sqlite_path(url))
+    if url.startswith(REDIS_PREFIXES):
+        from store.redis_packs_shadow import RedisShadowStore
+
+        allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
+                   "breaker_reset_s", "on_error")
+        return RedisShadowStore(url, **{k: v for k, v in (options or {}).items()
+                                        if k in allowed})
+    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")

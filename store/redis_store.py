@@ -95,6 +95,20 @@ class RedisStore(RedisBackend):
 
     # -- reads ----------------------------------------------------------------
 
+    def contact_records(self, limit: int) -> list[ContactRecord]:
+        """Up to ``limit`` stored contacts (profile and consents), found by SCAN over
+        every node (a cluster's too), in id order: for simulations, not for traffic."""
+        def ids() -> list[str]:
+            found: set[str] = set()
+            for part in ("profile", "consents"):
+                for key in self._redis().scan_iter(match=f"{self.prefix}:{{*}}:{part}",
+                                                   count=1000):
+                    found.add(_contact_of(key, self.prefix, part))
+            return sorted(found)[:limit]
+
+        records = (self.get_contact(c) for c in self._run("scan_contacts", ids))
+        return [record for record in records if record is not None]
+
     def decision_id_for(self, contact_id: str, unique: str) -> str:
         """A new decision's id: ``unique`` with the contact in it, when it fits."""
         return history_log.decision_id_for(contact_id, unique)
@@ -294,6 +308,12 @@ def _indexed(reservation: Reservation) -> set[str]:
 
 def _pairs(flat: list) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _contact_of(key: str, prefix: str, part: str) -> str:
+    """The contact id in ``<prefix>:{<tag>}:<part>`` (the tag unescaped)."""
+    tag = key[len(prefix) + 2:-len(part) - 2]
+    return tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%")
 
 
 def _profile(flat: list) -> dict[str, Any]:

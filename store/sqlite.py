@@ -118,6 +118,13 @@ class SQLiteStore:
         with self._transaction("DEFERRED") as conn:
             return _select_contact(conn, contact_id)
 
+    def contact_records(self, limit: int) -> list[ContactRecord]:
+        """Up to ``limit`` stored contacts (profile and consents), in id order."""
+        with self._transaction("DEFERRED") as conn:
+            rows = conn.execute("SELECT contact_id, profile, consents FROM contacts "
+                                "ORDER BY contact_id LIMIT ?", (limit,)).fetchall()
+        return [ContactRecord(c, json.loads(p), json.loads(k)) for c, p, k in rows]
+
     # -- writes --------------------------------------------------------------
 
     def reserve(self, reservation: Reservation, *, commit: bool = True) -> ReservationResult:

@@ -40,6 +40,8 @@ def findings():
     ("wait_beyond_window", lambda: line_of('within="2d"'), "waits 7d"),
     ("fact_never_read", lambda: line_of("set: {segment: gold}"), "facts.segment"),
     ("template_untested", lambda: line_of("content:"), "contact.nickname"),
+    ("consent_never_given", lambda: line_of("when: not contact.consents.email"),
+     "opt_in_invitation can never be chosen"),
 ])
 def test_lint_finds_each_planted_problem_at_its_line(findings, code, line, words):
     matching = [f for f in findings if f.code == code and f.line == line()]
@@ -52,7 +54,7 @@ def test_lint_says_nothing_about_what_is_fine_in_the_planted_pack(findings):
     for fine in ("strong_banner can never", "welcome_email can never", "facts.senior",
                  "spacing never refuses"):
         assert fine not in named
-    assert len(findings) == 11  # the ten planted, and weekly_email's cap also unreachable
+    assert len(findings) == 12  # the eleven planted, and weekly_email's cap also unreachable
 
 
 def test_an_ended_validity_is_judged_by_the_time_given():
@@ -86,3 +88,40 @@ def test_an_upload_answers_with_its_warnings_and_stores_them(tmp_path):
     assert {w["code"] for w in warnings} >= {"redundant_pressure", "fact_never_read"}
     assert all(w["line"] and w["message"] for w in warnings)
     assert len(answer.get_json()["pack"]["warnings"]) == len(warnings)
+
+
+CONSENT_PACK = """
+pack: consent_paths
+version: "1"
+timezone: Europe/Paris
+channels:
+  email: {cost: 0.01}
+  sms: {cost: 0.05}
+  call: {cost: 3, consent: opt_out}
+actions:
+  - {id: ask_by_service, program: p, kind: service, channels: [email],
+     when: not contact.consents.email}
+  - {id: one_channel_left, program: p, kind: relational, channels: [email, sms],
+     when: not contact.consents.email}
+  - {id: call_the_undecided, program: p, kind: commercial, channels: [call],
+     when: not contact.consents.call}
+  - {id: call_the_refusers, program: p, kind: commercial, channels: [call],
+     when: contact.consents.call == false and contact.total_spend > 10}
+  - {id: mail_the_unconsented, program: p, kind: commercial, channels: [email, sms],
+     when: contact.consents.email != true and contact.consents.sms == null}
+tests:
+  - name: an unconsented contact is asked by a service email
+    at: "2026-11-22T10:00:00Z"
+    contact: {id: c1}
+    request: {channel: email}
+    expect: {actions: [ask_by_service]}
+"""
+
+
+def test_a_marketing_action_whose_when_excludes_the_consent_of_every_channel_is_reported():
+    from engine.language.compiler import compile_pack
+
+    found = [f for f in lint_pack(compile_pack(CONSENT_PACK.encode(), "<t>"), NOW)
+             if f.code == "consent_never_given"]
+    assert sorted(f.message.split()[0] for f in found) == ["call_the_refusers",
+                                                          "mail_the_unconsented"]

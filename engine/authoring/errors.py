@@ -23,3 +23,7 @@ class NothingToRollBack(EngineError):
 
 class SimulationTooLarge(EngineError):
     """A simulation asked of the service that would take too long to answer."""
+
+
+class ShadowRefused(EngineError):
+    """A shadow run that cannot start (the version is the active one)."""

@@ -71,3 +71,53 @@ class MemoryPackRegistry:
 
     def _append(self, audit: AuditEntry) -> None:
         self._audit.append(replace(audit, seq=len(self._audit) + 1))
+
+
+class MemoryShadowStore:
+    """Shadow runs and their counters in dictionaries (tests, ``memory://``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, object] = {}
+        self._current: str | None = None
+        self._counts: dict[str, dict[str, int]] = {}
+        self._examples: dict[str, list] = {}
+
+    def start(self, run) -> None:
+        with self._lock:
+            self._runs[run.candidate] = run
+            self._current = run.candidate
+            self._counts[run.run_id], self._examples[run.run_id] = {}, []
+
+    def current(self):
+        with self._lock:
+            return self._runs.get(self._current) if self._current else None
+
+    def last_run(self, candidate: str):
+        with self._lock:
+            return self._runs.get(candidate)
+
+    def stop(self, candidate: str, at) -> bool:
+        with self._lock:
+            if self._current != candidate:
+                return False
+            run = self._runs[candidate]
+            self._runs[candidate] = replace(run, ends_at=max(run.started_at, min(run.ends_at, at)))
+            self._current = None
+            return True
+
+    def count(self, run_id: str, increments: dict[str, int], example) -> None:
+        from engine.authoring.shadow import MAX_EXAMPLES
+
+        with self._lock:
+            counts = self._counts.setdefault(run_id, {})
+            for key, n in increments.items():
+                counts[key] = counts.get(key, 0) + n
+            examples = self._examples.setdefault(run_id, [])
+            if example is not None and len(examples) < MAX_EXAMPLES:
+                examples.append(example)
+
+    def counters(self, run_id: str):
+        with self._lock:
+            return dict(self._counts.get(run_id, {})), list(self._examples.get(run_id, []))
+

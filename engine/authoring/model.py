@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-ACTIONS = ("upload", "activate", "rollback", "erase_contact")
+ACTIONS = ("upload", "activate", "rollback", "erase_contact", "shadow_start", "shadow_stop")
 
 
 @dataclass(frozen=True)

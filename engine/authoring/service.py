@@ -21,12 +21,16 @@ from engine.authoring.follower import PackFollower
 from engine.authoring.model import Actor, AuditEntry, PackMeta, PackTestSummary
 from engine.authoring.ports import PackRegistry
 from engine.authoring.simulate import compare, decisions_needed, simulate
+from engine.authoring.workbench import DraftCheck, check_draft, outline, try_version
 from engine.backends import ExecutionBackend
 from engine.errors import InvalidPack, PackProblem
 from engine.language.compiler import compile_pack
 from engine.language.lint import Finding, lint_pack
 from engine.language.loader import format_path
+from engine.model import ContactRecord, DecisionRequest
 from engine.plan import Plan
+from engine.ports import ContactStore, EventSource
+from engine.service import DecisionResult
 from engine.testing import PackTestResult, run_pack_test
 
 log = logging.getLogger("nba.packs")
@@ -167,6 +171,27 @@ class PackAuthoring:
             answer["comparison"] = compare(report, simulate(other, contacts, days, start,
                                                             self.test_backend()))
         return answer
+
+    def check(self, source: bytes) -> DraftCheck:
+        """What an upload of ``source`` would answer, storing nothing."""
+        return check_draft(source, self.test_backend(), self.clock())
+
+    def outline(self, pack_hash: str) -> dict[str, Any]:
+        """A stored version laid out: actions, policies, journeys, each with its line."""
+        meta, source, active = self.version(pack_hash)
+        return {"hash": meta.hash, "active": active, **outline(source)}
+
+    def try_on(self, pack_hash: str, request: DecisionRequest, contacts: ContactStore,
+               events: EventSource | None, pasted: ContactRecord | None) -> DecisionResult:
+        """A stored version's decision for one contact, explained, recording nothing."""
+        plan = self.follower.plan_of(self.version(pack_hash)[0].hash)
+        return try_version(plan, request, self.test_backend(), contacts, events, pasted)
+
+    def record_shadow(self, action: str, candidate: str, actor: Actor,
+                      what: dict[str, Any] | None = None) -> None:
+        """Audit the start (``shadow_start``) or stop (``shadow_stop``) of a shadow run."""
+        self.registry.record(AuditEntry(self.clock(), actor, action,
+                                        {"hash": candidate, **(what or {})}))
 
     def record_erasure(self, contact_id: str, actor: Actor) -> None:
         """Audit a contact's erasure (by a fingerprint: the log keeps no contact id)."""

@@ -2,6 +2,12 @@
 
     python -m engine simulate PACK --contacts FILE.jsonl|FILE.csv --days 30
         [--start 2026-11-01] [--against OTHER_PACK] [--plot volumes.png] [--json]
+    python -m engine simulate PACK --from-store [STORE_URL] [--limit N] ...
+
+``--from-store`` takes the population from the contacts stored in the service's
+store (``STORE_URL``, default ``NBA_STORE_URL`` or ``sqlite:///var/nba.db``):
+their profiles and consents (not their history), at most ``--limit`` of them,
+in id order; the store is only read.
 
 Prints, per action and channel, the messages sent, the pressure and
 suppression hits per rule, and the contacts who got nothing; with
@@ -12,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.authoring.population import InvalidPopulation, read_population
 from engine.authoring.simulate import SimulationReport, compare, simulate
@@ -29,8 +36,14 @@ BAR = 30
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pack")
-    parser.add_argument("--contacts", required=True, type=Path,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--contacts", type=Path,
                         help="the population: JSON Lines (.jsonl) or CSV (.csv)")
+    source.add_argument("--from-store", nargs="?", const="", metavar="STORE_URL",
+                        help="the population: the contacts of the store (default "
+                             "NBA_STORE_URL, else sqlite:///var/nba.db)")
+    parser.add_argument("--limit", type=int, default=100_000,
+                        help="with --from-store: at most this many contacts (in id order)")
     parser.add_argument("--days", type=int, default=30, help="days to simulate (1 to 366)")
     parser.add_argument("--start", help="first day (ISO date or date-time; default today)")
     parser.add_argument("--against", help="another pack to run the same population through")
@@ -39,10 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=BACKENDS, default="compiled")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Exit 0 with the report, 1 for an invalid pack, 2 for bad arguments or contacts."""
+def run(args: argparse.Namespace,
+        stored: Callable[[str, int], list] | None = None) -> int:
+    """Exit 0 with the report, 1 for an invalid pack, 2 for bad arguments or contacts,
+    3 when the store cannot be read. ``stored(url, limit)``: the stored contacts."""
     try:
-        contacts = _population(args.contacts)
+        contacts = _population(args.contacts) if args.contacts else None
         start = _start(args.start)
         if not 1 <= args.days <= 366:
             raise ValueError("--days is 1 to 366")
@@ -54,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     except (InvalidPopulation, ValueError, OSError) as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
+    if contacts is None:
+        contacts = _from_store(args, stored)
+        if isinstance(contacts, int):
+            return contacts
     report = simulate(plan, contacts, args.days, start, backend_from_name(args.engine),
                       _progress(args.pack))
     answer: dict[str, Any] = report.as_dict()
@@ -65,6 +84,27 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         return plot(report, args.plot)
     return 0
+
+
+def _from_store(args: argparse.Namespace, stored: Callable[[str, int], list] | None):
+    """The stored contacts, or an exit status."""
+    url = args.from_store or os.environ.get("NBA_STORE_URL") or "sqlite:///var/nba.db"
+    if stored is None or not 1 <= args.limit <= 1_000_000:
+        print("simulate: --limit is 1 to 1000000", file=sys.stderr)
+        return 2
+    try:
+        contacts = stored(url, args.limit)
+    except ValueError as exc:  # an unknown store URL
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the store could not be read: say so, no traceback
+        print(f"simulate: cannot read the contacts of {url}: {exc}", file=sys.stderr)
+        return 3
+    if not contacts:
+        print(f"simulate: the store {url} holds no contact", file=sys.stderr)
+        return 2
+    print(f"{len(contacts)} contacts read from {url}", file=sys.stderr)
+    return contacts
 
 
 def _population(path: Path):

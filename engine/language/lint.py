@@ -39,7 +39,7 @@ def lint_pack(plan: Plan, now: datetime) -> list[Finding]:
     doc, _ = read_yaml(plan.source, plan.name)
     if doc is None:
         return []
-    checks = (_never_chosen(plan, now), _pressure_findings(plan),
+    checks = (_never_chosen(plan, now), _no_consent_path(plan), _pressure_findings(plan),
               _inbound_without_fallback(plan), _waits_past_their_window(plan),
               _unread_facts(plan, doc), _untested_attributes(doc))
     findings = [Finding(doc.line_of(path), format_path(path), code, message)
@@ -73,6 +73,41 @@ def _never_chosen(plan: Plan, now: datetime) -> Raw:
                 f"{action.id} can never be chosen: {winner.id}, in the same group "
                 f"{action.group}, offers every one of its channels with a condition at least as "
                 f"broad and always scores higher; only one action of a group is answered")
+
+
+def _no_consent_path(plan: Plan) -> Raw:
+    """Marketing actions whose ``when`` requires, on every one of their channels, the
+    very consent that channel needs to be absent (an opt-in invitation written as a
+    relational email: no contact can both lack the consent and receive it)."""
+    for action in plan.actions:
+        if not action.marketing or action.when is None:
+            continue
+        terms = _conjuncts(action.when.source)
+        if all(_refuses_consent(terms, c, plan.channels[c].consent) for c in action.channels):
+            channels = ", ".join(action.channels)
+            yield ("actions", action.index, "when"), "consent_never_given", (
+                f"{action.id} can never be chosen: it is {action.kind}, so {channels} "
+                f"needs the contact's consent, and its when asks for contacts without it; "
+                f"make it a service action if it asks for consent")
+
+
+def _conjuncts(source: str) -> set[str]:
+    """The terms a condition requires, as normalised text (``a and b``: both)."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval").body
+    except SyntaxError:
+        return set()
+    terms = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) \
+        else [tree]
+    return {ast.unparse(term) for term in terms}
+
+
+def _refuses_consent(terms: set[str], channel: str, mode: str) -> bool:
+    given = f"contact.consents.{channel}"
+    refused = {f"{given} == false", f"{given} == False"}
+    missing = {f"not {given}", f"{given} != true", f"{given} != True", f"{given} == null",
+               f"{given} == None"}
+    return bool(terms & (refused if mode == "opt_out" else refused | missing))
 
 
 def _contradiction(source: str) -> str | None:
