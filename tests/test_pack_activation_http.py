@@ -35,8 +35,11 @@ def store_url(request, tmp_path) -> str:
 
 
 def start(store_url: str, log: Path) -> Gunicorn:
+    # Propagation is under test, not Redis timeouts: a loaded machine can take more
+    # than the default 50 ms to answer, which would fail requests (503) instead.
     server = Gunicorn("wsgi:app", {"NBA_PACK": str(PACKS / "minimal.yaml"),
-                                   "NBA_STORE_URL": store_url, "NBA_API_KEYS": KEYS}, log)
+                                   "NBA_STORE_URL": store_url, "NBA_API_KEYS": KEYS,
+                                   "NBA_REDIS_TIMEOUT_MS": "1000"}, log)
     server.wait_ready()
     return server
 
