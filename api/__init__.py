@@ -137,6 +137,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_following(follower))
     # An idle worker adds its last report counters at its next request (or its exit).
     app.before_request(reports.flush_if_due)
+    app.before_request(learner.flush_if_due)
+    app.before_request(tracker.flush_if_due)
     if not keys:
         log.warning("NBA_API_KEYS is empty: the API is open to anyone who can reach it")
     init_sentry(settings, release=plan.hash)

@@ -304,3 +304,16 @@ def _entry(action_id: str):
     from engine.model import HistoryEntry
 
     return HistoryEntry("d", action_id, "cross_sell", "commercial", "web", NOW)
+
+
+def test_an_idle_process_adds_its_counts_when_asked_once_due():
+    counts = MemoryLearningStore()
+    ticks = [0.0]
+    plan = pack()
+    learner = Learner(counts, lambda: NOW, refresh_s=5, flush_s=1, monotonic=lambda: ticks[0])
+    learner.exposed(plan, [_entry("banner_a")])
+    learner.flush_if_due()
+    assert counts.read("learner:h2592000") == {}  # not due yet
+    ticks[0] = 1.0
+    learner.flush_if_due()  # what each request does first
+    assert counts.read("learner:h2592000")[("banner_a", "")].exposures == 1

@@ -140,6 +140,12 @@ class Learner:
                 self._flushed[pack] = _merge(self._flushed.get(pack, {}), batch)
             self._flushed_at = self.monotonic()
 
+    def flush_if_due(self) -> None:
+        """``flush`` when there is something to add and ``flush_s`` has passed (an API
+        process calls it before each request, so that an idle one's last counts go)."""
+        with self._lock:
+            self._maybe_flush()
+
     def close(self) -> None:
         self.flush()
 

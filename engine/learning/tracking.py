@@ -155,6 +155,11 @@ class ExperimentTracker:
         self.flush()
         return self.store.arms(experiment_id)
 
+    def flush_if_due(self) -> None:
+        """``flush`` when there are changes and ``flush_s`` has passed."""
+        with self._lock:
+            self._maybe_flush()
+
     def close(self) -> None:
         self.flush()
 
