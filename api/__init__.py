@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -107,17 +108,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                                        learning_from_url), clock,
                       refresh_s=settings["NBA_LEARNING_REFRESH_S"],
                       flush_s=settings["NBA_LEARNING_FLUSH_S"])
-    atexit.register(learner.flush)  # a worker stopping adds its last counts
     tracker = ExperimentTracker(_beside_contacts(settings, options, "NBA_EXPERIMENT_STORE",
                                                  experiments_from_url), clock,
                                 flush_s=settings["NBA_LEARNING_FLUSH_S"],
                                 refresh_s=settings["NBA_LEARNING_REFRESH_S"])
-    atexit.register(tracker.flush)
     reports = ReportRecorder(_beside_contacts(settings, options, "NBA_REPORTS_STORE",
                                               reports_from_url),
                              flush_s=settings["NBA_REPORTS_FLUSH_S"])
     report_reader = _reports_reader(settings, options, reports.store)
-    atexit.register(reports.flush)
+    # A worker stopping adds its last counts.
+    atexit.register(_flush_at_exit, learner, tracker, reports)
     decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner,
                                 observers=(reports,), experiments=tracker)
     agenda = AgendaService(_beside_contacts(settings, options, "NBA_AGENDA_STORE",
@@ -146,6 +146,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     log.info("serving pack %s %s (%s) with the %s engine on %s", plan.name, plan.version,
              plan.hash, backend.name, app.extensions["nba"].store_kind)
     return app
+
+
+def _flush_at_exit(*buffers: Any) -> None:
+    """Each buffer's last counts, at interpreter exit. A store already gone is logged
+    where logging still works, and never printed as a logging failure."""
+    logging.raiseExceptions = False  # streams may be closed this late (test runners)
+    for buffer in buffers:
+        with contextlib.suppress(Exception):  # what it could not store is lost with us
+            buffer.flush()
 
 
 def _pack_registry(settings: Mapping[str, Any], options: Mapping[str, Any]):
