@@ -6,6 +6,7 @@ used, so that a deployment never loads a driver it does not need.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.ports import ContactStore
@@ -92,102 +93,57 @@ def agenda_from_url(url: str, options: Mapping[str, Any] | None = None) -> Agend
 
 
 def packs_from_url(url: str, options: Mapping[str, Any] | None = None):
-    """The PackRegistry (pack versions, activations, audit log) for the same URL
-    schemes as ``store_from_url``; the same database or Redis holds it."""
-    if url == MEMORY_URL:
-        from engine.authoring.memory import MemoryPackRegistry
-
-        return MemoryPackRegistry()
-    if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_packs import SQLitePackRegistry
-
-        return SQLitePackRegistry(_sqlite_path(url))
-    if url.startswith(REDIS_PREFIXES):
-        from store.redis_packs import RedisPackRegistry
-
-        # Its own breaker: the circuit metric stays the contact store's.
-        return RedisPackRegistry(url, **_backend_options(options))
-    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+    """The PackRegistry (pack versions, activations, audit log)."""
+    return _beside_contacts(url, options, "engine.authoring.memory:MemoryPackRegistry",
+                            "store.sqlite_packs:SQLitePackRegistry",
+                            "store.redis_packs:RedisPackRegistry")
 
 
 def learning_from_url(url: str, options: Mapping[str, Any] | None = None):
-    """The LearningStore (counts behind learned propensities) for the same URL
-    schemes as ``store_from_url``; the same database or Redis holds it."""
-    if url == MEMORY_URL:
-        from engine.learning.memory import MemoryLearningStore
-
-        return MemoryLearningStore()
-    if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_learning import SQLiteLearningStore
-
-        return SQLiteLearningStore(_sqlite_path(url))
-    if url.startswith(REDIS_PREFIXES):
-        from store.redis_learning import RedisLearningStore
-
-        return RedisLearningStore(url, **_backend_options(options))
-    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+    """The LearningStore (counts behind learned propensities)."""
+    return _beside_contacts(url, options, "engine.learning.memory:MemoryLearningStore",
+                            "store.sqlite_learning:SQLiteLearningStore",
+                            "store.redis_learning:RedisLearningStore")
 
 
 def experiments_from_url(url: str, options: Mapping[str, Any] | None = None):
-    """The ExperimentStore (members and arm counts of experiments) for the same URL
-    schemes as ``store_from_url``; the same database or Redis holds it."""
-    if url == MEMORY_URL:
-        from engine.learning.memory import MemoryExperimentStore
-
-        return MemoryExperimentStore()
-    if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_experiments import SQLiteExperimentStore
-
-        return SQLiteExperimentStore(_sqlite_path(url))
-    if url.startswith(REDIS_PREFIXES):
-        from store.redis_experiments import RedisExperimentStore
-
-        return RedisExperimentStore(url, **_backend_options(options))
-    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
-
-
-def _backend_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The connection options a secondary Redis backend takes (its own breaker: the
-    circuit metric stays the contact store's)."""
-    allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
-               "breaker_reset_s", "on_error")
-    return {k: v for k, v in (options or {}).items() if k in allowed}
+    """The ExperimentStore (members and arm counts of experiments)."""
+    return _beside_contacts(url, options, "engine.learning.memory:MemoryExperimentStore",
+                            "store.sqlite_experiments:SQLiteExperimentStore",
+                            "store.redis_experiments:RedisExperimentStore")
 
 
 def reports_from_url(url: str, options: Mapping[str, Any] | None = None):
-    """The ReportStore (daily counters of the ROI report) for the same URL schemes
-    as ``store_from_url``; the same database or Redis holds it."""
-    if url == MEMORY_URL:
-        from engine.reports.memory import MemoryReportStore
-
-        return MemoryReportStore()
-    if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_reports import SQLiteReportStore
-
-        return SQLiteReportStore(_sqlite_path(url))
-    if url.startswith(REDIS_PREFIXES):
-        from store.redis_reports import RedisReportStore
-
-        return RedisReportStore(url, **_backend_options(options))
-    raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+    """The ReportStore (daily counters of the ROI report)."""
+    return _beside_contacts(url, options, "engine.reports.memory:MemoryReportStore",
+                            "store.sqlite_reports:SQLiteReportStore",
+                            "store.redis_reports:RedisReportStore")
 
 
 def shadows_from_url(url: str, options: Mapping[str, Any] | None = None):
-    """The ShadowStore (shadow runs of pack versions and their counters) for the same
-    URL schemes as ``store_from_url``, in the same database or Redis."""
+    """The ShadowStore (shadow runs of pack versions and their counters)."""
+    return _beside_contacts(url, options, "engine.authoring.memory:MemoryShadowStore",
+                            "store.sqlite_packs_shadow:SQLiteShadowStore",
+                            "store.redis_packs_shadow:RedisShadowStore")
+
+
+def _beside_contacts(url: str, options: Mapping[str, Any] | None, memory: str, sqlite: str,
+                     redis: str) -> Any:
+    """A secondary store for the same URL schemes as ``store_from_url``, kept in the
+    same database or Redis as the contacts; each backend is ``module:Class``, imported
+    only when its URL is used. On Redis it gets its own breaker (the circuit metric
+    stays the contact store's) and the connection options."""
     if url == MEMORY_URL:
-        from engine.authoring.memory import MemoryShadowStore
-
-        return MemoryShadowStore()
+        return _class(memory)()
     if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_packs_shadow import SQLiteShadowStore
-
-        return SQLiteShadowStore(_sqlite_path(url))
+        return _class(sqlite)(_sqlite_path(url))
     if url.startswith(REDIS_PREFIXES):
-        from store.redis_packs_shadow import RedisShadowStore
-
         allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
                    "breaker_reset_s", "on_error")
-        return RedisShadowStore(url, **{k: v for k, v in (options or {}).items()
-                                        if k in allowed})
+        return _class(redis)(url, **{k: v for k, v in (options or {}).items() if k in allowed})
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
+
+
+def _class(path: str) -> Any:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)

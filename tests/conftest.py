@@ -65,6 +65,26 @@ def desk() -> Desk:
     return Desk()
 
 
+# The four backends a secondary store's contract suite runs on (pack registry,
+# learning, experiments, reports, shadows), each by its URL.
+URLS = {
+    "memory": lambda tmp, request: "memory://",
+    "sqlite": lambda tmp, request: f"sqlite:///{tmp}/db/nba.db",
+    "redis": lambda tmp, request: request.getfixturevalue("redis_server").url,
+    "redis_cluster": lambda tmp, request: request.getfixturevalue("redis_cluster").url,
+}
+
+
+@pytest.fixture(params=list(URLS))
+def url(request, tmp_path) -> str:
+    """A fresh store URL of each backend (Redis flushed first)."""
+    if request.param == "redis":
+        request.getfixturevalue("redis_server").cli("FLUSHALL")
+    if request.param == "redis_cluster":
+        request.getfixturevalue("redis_cluster").flush()
+    return URLS[request.param](tmp_path, request)
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """One throwaway redis-server for the session (tests flush it as they need)."""

@@ -9,13 +9,12 @@ import pytest
 
 from engine.learning.tracking import ArmCounts, ExperimentBatch
 from store import experiments_from_url
-from tests.test_learning_store_contract import url  # noqa: F401  (the four backends)
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def members(url):  # noqa: F811
+def members(url):
     opened = experiments_from_url(url)
     yield opened
     opened.close()
@@ -55,7 +54,7 @@ def test_units_with_any_text_round_trip(members):
     assert members.arm_of("x", unit) == "a"
 
 
-def _join_many(url: str, start: int) -> None:  # noqa: F811
+def _join_many(url: str, start: int) -> None:
     store = experiments_from_url(url)
     for number in range(60):  # overlapping units: each joins once whoever sends it
         unit = f"c{(start + number) % 100}"
@@ -64,7 +63,7 @@ def _join_many(url: str, start: int) -> None:  # noqa: F811
     store.close()
 
 
-def test_processes_applying_at_once_count_each_unit_once(url):  # noqa: F811
+def test_processes_applying_at_once_count_each_unit_once(url):
     if url == "memory://":
         pytest.skip("memory:// lives in one process")
     experiments_from_url(url).close()

@@ -11,21 +11,6 @@ from engine.learning.posterior import Counts
 from store import learning_from_url
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
-URLS = {
-    "memory": lambda tmp, request: "memory://",
-    "sqlite": lambda tmp, request: f"sqlite:///{tmp}/nba.db",
-    "redis": lambda tmp, request: request.getfixturevalue("redis_server").url,
-    "redis_cluster": lambda tmp, request: request.getfixturevalue("redis_cluster").url,
-}
-
-
-@pytest.fixture(params=list(URLS))
-def url(request, tmp_path) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("redis_server").cli("FLUSHALL")
-    if request.param == "redis_cluster":
-        request.getfixturevalue("redis_cluster").flush()
-    return URLS[request.param](tmp_path, request)
 
 
 @pytest.fixture

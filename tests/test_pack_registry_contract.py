@@ -15,21 +15,6 @@ from store import packs_from_url
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 ADMIN = Actor("admin", "key:0123abcd")
-URLS = {
-    "memory": lambda tmp, request: "memory://",
-    "sqlite": lambda tmp, request: f"sqlite:///{tmp}/db/nba.db",
-    "redis": lambda tmp, request: request.getfixturevalue("redis_server").url,
-    "redis_cluster": lambda tmp, request: request.getfixturevalue("redis_cluster").url,
-}
-
-
-@pytest.fixture(params=list(URLS))
-def url(request, tmp_path) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("redis_server").cli("FLUSHALL")
-    if request.param == "redis_cluster":
-        request.getfixturevalue("redis_cluster").flush()
-    return URLS[request.param](tmp_path, request)
 
 
 @pytest.fixture

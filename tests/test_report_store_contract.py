@@ -12,21 +12,6 @@ from engine.reports.model import Tally
 from store import reports_from_url
 
 D1, D2, D3 = date(2026, 12, 1), date(2026, 12, 2), date(2026, 12, 3)
-URLS = {
-    "memory": lambda tmp, request: "memory://",
-    "sqlite": lambda tmp, request: f"sqlite:///{tmp}/nba.db",
-    "redis": lambda tmp, request: request.getfixturevalue("redis_server").url,
-    "redis_cluster": lambda tmp, request: request.getfixturevalue("redis_cluster").url,
-}
-
-
-@pytest.fixture(params=list(URLS))
-def url(request, tmp_path) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("redis_server").cli("FLUSHALL")
-    if request.param == "redis_cluster":
-        request.getfixturevalue("redis_cluster").flush()
-    return URLS[request.param](tmp_path, request)
 
 
 @pytest.fixture

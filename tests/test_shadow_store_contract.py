@@ -10,7 +10,6 @@ import pytest
 from engine.authoring.model import Actor
 from engine.authoring.shadow import MAX_EXAMPLES, ShadowRun
 from store import shadows_from_url
-from tests.test_pack_registry_contract import URLS
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 AUTHOR = Actor("author", "key:0123abcd")
@@ -19,15 +18,6 @@ AUTHOR = Actor("author", "key:0123abcd")
 def run(candidate: str = "sha256:aaaaaaaaaaaaaaaa", run_id: str = "r1") -> ShadowRun:
     return ShadowRun(run_id, candidate, "sha256:bbbbbbbbbbbbbbbb", 0.1, T0,
                      T0 + timedelta(minutes=1), AUTHOR)
-
-
-@pytest.fixture(params=list(URLS))
-def url(request, tmp_path) -> str:
-    if request.param == "redis":
-        request.getfixturevalue("redis_server").cli("FLUSHALL")
-    if request.param == "redis_cluster":
-        request.getfixturevalue("redis_cluster").flush()
-    return URLS[request.param](tmp_path, request)
 
 
 @pytest.fixture
