@@ -137,8 +137,9 @@ def main() -> None:
     if args.quick:
         args.sizes, args.due, args.rounds = [2000], 200, 1
     server = RedisServer("--save", "", "--appendonly", "no").start()
-    # The same data with larger listpack hashes (a run's JSON is over the default
-    # 64-byte hash-max-listpack-value, which turns each contact's hash into a table).
+    # The same data with larger listpack hashes, for comparison: a run whose compact
+    # form (engine/journeys/codec.py) is over the default 64-byte
+    # hash-max-listpack-value turns its contact's hash into a table.
     packed = RedisServer("--save", "", "--appendonly", "no",
                          "--hash-max-listpack-value", "1024").start()
     try:

@@ -3,8 +3,9 @@
 Key layout (``nba`` is the prefix; ``{...}`` the hash tag that picks the slot):
 
 - ``nba:{<contact>}:j``, a hash holding the contact's journeys:
-  ``r:<run id>`` -> the run's JSON (``Run.dump`` without run_id and contact_id,
-  which the field and the key already say), ``w:<journey id>`` -> watch due time,
+  ``r:<run id>`` -> the run in its compact form (engine/journeys/codec.py, without
+  run_id and contact_id, which the field and the key already say; a typical
+  waiting run fits the 64 bytes that keep the hash a listpack), ``w:<journey id>`` -> watch due time,
   ``p:<run id>`` -> pending publications (below), ``n`` -> event arrival counter.
   Erasure finds the contact's timers from its runs and watches (their keys are
   ``Run.timer_key`` and ``watch_timer_key``).
@@ -55,6 +56,7 @@ from urllib.parse import unquote
 from redis import exceptions as rx
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from engine.journeys import codec
 from engine.journeys.model import (
     CommitResult,
     ContactEvent,
@@ -428,14 +430,16 @@ def _timer_keys(contact_id: str, fields: dict[str, str]) -> list[str]:
 
 
 def _run_text(run: Run, contact_id: str) -> str:
-    """The stored JSON of a run: without the ids the field and the key give."""
+    """The stored text of a run: its compact form (engine/journeys/codec.py),
+    without the ids the field and the key give."""
     if run.contact_id != contact_id:
         return run.dump()
-    return run.dump(ids=False)
+    return codec.pack(run)
 
 
 def _restore_run(contact_id: str, run_id: str, text: str) -> Run:
-    return Run.restore(text, run_id=run_id, contact_id=contact_id)
+    """A run from its stored text: compact, or JSON (Run.dump, as written before)."""
+    return codec.unpack(text, run_id, contact_id)
 
 
 def _contact_payload(change: RunChange) -> str:

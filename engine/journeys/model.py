@@ -1,7 +1,8 @@
 """Values of the journey machinery: events, runs, timers, outbox messages and
 the atomic change a store applies.
 
-Stores treat runs as opaque records (``Run.dump`` / ``Run.restore``): they only
+Stores treat runs as opaque records (``Run.dump`` / ``Run.restore``, or the
+compact form of engine/journeys/codec.py on Redis): they only
 read ``run_id``, ``journey_id``, ``seq`` and ``state``. Times are aware UTC
 datetimes.
 """
@@ -103,33 +104,40 @@ class Run:
         raw["t"] = _STATE_CODES[self.state]
         if self.message_id is not None and self.message_id == self.decision_id:
             del raw["mi"]  # the usual case: a step's message is keyed by its decision
+        elif self.message_id is None and self.decision_id is not None:
+            raw["mi"] = None  # said, or restore would take the decision's id
         prefix = f"{self.run_id}."
         seq = self.decision_id[len(prefix):] if self.decision_id else ""
-        if seq.isascii() and seq.isdigit() and self.decision_id.startswith(prefix):
+        if seq.isascii() and seq.isdigit() and str(int(seq)) == seq \
+                and self.decision_id.startswith(prefix):
             raw["dq"] = int(raw.pop("di")[len(prefix):])  # the usual "<run id>.<seq>"
         if self.step_entered_at == self.entered_at:
             del raw["se"]  # still in the first step
         if isinstance(self.pack_hash, str) and self.pack_hash.startswith("sha256:"):
             raw["h"] = self.pack_hash[len("sha256:"):]
+        elif self.pack_hash is not None:
+            raw["ph"] = raw.pop("h")  # another form of hash, kept as it is
         return json.dumps(raw, separators=(",", ":"))
 
     @classmethod
     def restore(cls, text: str, run_id: str | None = None,
                 contact_id: str | None = None) -> Run:
         raw = json.loads(text)
-        values: dict[str, Any] = {"run_id": run_id, "contact_id": contact_id}
+        values: dict[str, Any] = {"run_id": run_id, "contact_id": contact_id, "step_id": None}
         for name, key in _RUN_KEYS.items():
             if key in raw:
                 values[name] = _from_epoch(raw[key]) if name in _RUN_TIMES else raw[key]
         values["state"] = _STATES[raw["t"]]
         if "dq" in raw:
             values["decision_id"] = f"{values['run_id']}.{raw['dq']}"
-        if "mi" not in raw and values.get("decision_id"):
+        if "mi" not in raw and values.get("decision_id") is not None:
             values["message_id"] = values["decision_id"]
         if "se" not in raw:
             values["step_entered_at"] = values["entered_at"]
         if "h" in raw:
             values["pack_hash"] = "sha256:" + raw["h"]
+        elif "ph" in raw:
+            values["pack_hash"] = raw["ph"]
         return cls(**values)
 
     @property

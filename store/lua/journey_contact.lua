@@ -18,7 +18,12 @@ local conflicts = {}
 for _, u in ipairs(c.u) do
   local stored = redis.call('HGET', KEYS[1], 'r:' .. u[1])
   local seq = -1
-  if stored then seq = cjson.decode(stored).q end  -- Run.dump: "q" is the seq
+  if stored then
+    -- engine/journeys/codec.py: the compact form starts with the seq; Run.dump
+    -- JSON (older records, runs that do not fit) has it under "q".
+    if string.sub(stored, 1, 1) == '{' then seq = cjson.decode(stored).q
+    else seq = tonumber(string.match(stored, '^%d+')) end
+  end
   if seq ~= u[2] then conflicts[#conflicts + 1] = u[1] end
 end
 if #conflicts > 0 then return {1, conflicts} end
