@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 
@@ -169,5 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run_closing_quietly() -> int:
+    """``main``, but a reader that closes the output early (``| head``) ends the
+    command quietly, as with other Unix tools, instead of with a traceback."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command ended by SIGPIPE
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_closing_quietly())

@@ -1,6 +1,7 @@
 """A pack is checked completely when it loads; nothing half-valid is served."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -89,6 +90,19 @@ def test_the_validate_command_exits_non_zero_on_an_invalid_pack(tmp_path):
     good = subprocess.run([sys.executable, "-m", "engine", "validate", str(PACKS / "minimal.yaml")],
                           capture_output=True, text=True, cwd=ROOT)
     assert good.returncode == 0 and "pack minimal 1" in good.stdout
+
+
+def test_a_command_whose_reader_stops_early_ends_without_a_traceback():
+    """``python -m engine schema | head -1``, with the reader already gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        run = subprocess.run([sys.executable, "-m", "engine", "schema"], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in run.stderr
+    assert run.returncode == 141
 
 
 def test_the_test_command_fails_when_no_test_ran(tmp_path):
