@@ -25,7 +25,7 @@ max_requests = 100_000
 max_requests_jitter = 10_000
 # The app must not connect to anything before the fork: each worker builds its own.
 preload_app = False
-# The app writes its own JSON access line per request (api/logs.py).
+# The app writes its own JSON access line per request (api/core/logs.py).
 accesslog = None
 errorlog = "-"
 

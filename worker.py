@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from api.config import ConfigurationError, load_config, store_options
-from api.logs import configure_logging
+from api.core.logs import configure_logging
 from engine.agenda.service import AgendaService
 from engine.authoring.follower import PackFollower
 from engine.backends import backend_from_name

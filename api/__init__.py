@@ -11,12 +11,12 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask
 
-from api import metrics
 from api.config import ConfigurationError, load_config, parse_api_keys, store_options
-from api.errors import register_error_handlers
-from api.logs import configure_logging, register_access_log
-from api.sessions import CookieSessions
-from api.telemetry import init_sentry
+from api.core import metrics
+from api.core.errors import register_error_handlers
+from api.core.logs import configure_logging, register_access_log
+from api.core.sessions import CookieSessions
+from api.core.telemetry import init_sentry
 from engine.agenda.service import AgendaService
 from engine.authoring.follower import PackFollower
 from engine.authoring.service import PackAuthoring
@@ -235,7 +235,8 @@ def _session_secret(settings: Mapping[str, Any]) -> bytes:
 
 
 def _register(app: Flask) -> None:
-    from api import (
+    from api import web
+    from api.routes import (
         agents,
         contacts,
         decisions,
@@ -245,7 +246,6 @@ def _register(app: Flask) -> None:
         packs,
         packs_workbench,
         reports,
-        web,
     )
     from api.web import author
 

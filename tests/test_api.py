@@ -251,7 +251,7 @@ def test_an_engine_failure_is_a_503_to_retry_and_records_nothing(client):
 def test_answers_without_explanations_are_what_the_response_schema_dumps():
     from datetime import datetime, timedelta, timezone
 
-    from api.decisions import _decision_answer, _decision_response, plain_decision_answer
+    from api.routes.decisions import _decision_answer, _decision_response, plain_decision_answer
     from engine.language.compiler import load_pack
     from engine.model import ContactRecord, DecisionRequest
     from tests.conftest import ROOT, Desk

@@ -89,7 +89,7 @@ def _schema_answer(schema, body):
 def _body_answer(schema, body):
     from marshmallow import ValidationError
 
-    from api.bodies import _load
+    from api.core.bodies import _load
 
     try:
         return "loaded", _load(schema, body)
@@ -110,7 +110,7 @@ nearly_valid_decisions = st.fixed_dictionaries(
        contact=contact_bodies)
 def test_bodies_load_field_by_field_exactly_as_their_schema_loads_them(decision, outcome,
                                                                        contact):
-    from api.schemas import ContactBodySchema, DecisionRequestSchema, OutcomeRequestSchema
+    from api.schemas.common import ContactBodySchema, DecisionRequestSchema, OutcomeRequestSchema
 
     for schema, body in ((DecisionRequestSchema(), decision), (OutcomeRequestSchema(), outcome),
                          (ContactBodySchema(), contact)):

@@ -9,7 +9,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
-from api.logs import JsonFormatter
+from api.core.logs import JsonFormatter
 from engine.memory import MemoryStore
 from tests.conftest import PACKS
 from tests.servers import Gunicorn

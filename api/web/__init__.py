@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from api.errors import Unauthorized
+from api.core.errors import Unauthorized
 from api.web.labels import LANGUAGES, translator
 from engine.agenda.hours import agent_zone
 from engine.agenda.model import RESULTS, Agent, Task, TaskResult
@@ -112,7 +112,7 @@ def login_post():
 
 
 def _role_of(key: str) -> str | None:
-    from api.auth import role_of
+    from api.core.auth import role_of
 
     keys = _nba().api_keys
     if not keys:
@@ -259,7 +259,7 @@ def task_start(task_id: str):
     except AgendaError as exc:
         abort(409 if exc.code == "task_not_open" else 400, str(exc))
     if started.status != "open":
-        from api.agents import why_not_open
+        from api.routes.agents import why_not_open
 
         abort(409, "; ".join(why_not_open(nba, started)))
     return redirect(url_for("agent_web.task", task_id=found.task_id))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields
 
-from api.auth import authorize
-from api.errors import ApiError
+from api.core.auth import authorize
+from api.core.errors import ApiError
 from engine.reports.report import InvalidRange, default_range, read_report
 
 blueprint = Blueprint("reports", __name__, url_prefix="/v1")

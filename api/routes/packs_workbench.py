@@ -10,18 +10,18 @@ from dataclasses import asdict
 
 from flask import Blueprint, current_app, g, jsonify
 
-from api.auth import PERMISSIONS, authorize, current_actor
-from api.bodies import load_body
-from api.decisions import _decision_answer
-from api.errors import InvalidRequest, NotFound, error_body
-from api.pack_schemas import (
+from api.core.auth import PERMISSIONS, authorize, current_actor
+from api.core.bodies import load_body
+from api.core.errors import InvalidRequest, NotFound, error_body
+from api.routes.decisions import _decision_answer
+from api.routes.packs import _MESSAGES, _checked_hash, _upload_body, refused, unknown_version
+from api.schemas.common import DecisionResponseSchema
+from api.schemas.packs import (
     CheckAnswerSchema,
     PackProblemSchema,
     ShadowRequestSchema,
     TryRequestSchema,
 )
-from api.packs import _MESSAGES, _checked_hash, _upload_body, refused, unknown_version
-from api.schemas import DecisionResponseSchema
 from engine.authoring.errors import PackRefused, ShadowRefused, UnknownPackVersion
 from engine.authoring.service import normal_hash
 from engine.authoring.shadow import MAX_DURATION

@@ -8,7 +8,7 @@ from flask import Flask, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from api.telemetry import report_exception
+from api.core.telemetry import report_exception
 from engine.agenda.service import AgendaError
 from engine.errors import (
     EngineUnavailable,
@@ -90,7 +90,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AgendaError)
     def agenda_error(exc: AgendaError):
-        from api.agents import agenda_error_status
+        from api.routes.agents import agenda_error_status
 
         return error_body(agenda_error_status(exc), exc.code, str(exc))
 

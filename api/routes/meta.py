@@ -6,11 +6,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
-from api import metrics
-from api.auth import authorize
-from api.errors import error_body
-from api.openapi import build_spec
-from api.schemas import HealthSchema, PackSchema
+from api.core import metrics
+from api.core.auth import authorize
+from api.core.errors import error_body
+from api.schemas.common import HealthSchema, PackSchema
+from api.schemas.openapi import build_spec
 
 blueprint = Blueprint("meta", __name__)
 _pack = PackSchema()

@@ -6,11 +6,11 @@ from functools import lru_cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from api import agent_schemas as ags
-from api import journey_schemas as js
-from api import pack_schemas as ps
-from api import reports as rs
-from api import schemas
+from api.routes import reports as rs
+from api.schemas import agents as ags
+from api.schemas import common as schemas
+from api.schemas import journeys as js
+from api.schemas import packs as ps
 
 _ERRORS = {
     "400": "malformed JSON", "401": "missing or unknown API key",

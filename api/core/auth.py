@@ -9,7 +9,7 @@ from typing import Callable
 
 from flask import current_app, g, request
 
-from api.errors import Forbidden, Unauthorized
+from api.core.errors import Forbidden, Unauthorized
 from engine.authoring.model import Actor
 
 PERMISSIONS: dict[str, frozenset[str]] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import Schema, fields
 
-from api.auth import authorize
-from api.errors import NotFound
+from api.core.auth import authorize
+from api.core.errors import NotFound
 from engine.learning.experiment_report import report_of
 from engine.learning.report import learning_report
 

@@ -11,10 +11,10 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from api.auth import authorize, current_actor
-from api.bodies import load_body
-from api.errors import ApiError, InvalidRequest, NotFound, error_body
-from api.pack_schemas import (
+from api.core.auth import authorize, current_actor
+from api.core.bodies import load_body
+from api.core.errors import ApiError, InvalidRequest, NotFound, error_body
+from api.schemas.packs import (
     ActivationSchema,
     AuditListSchema,
     AuditQuerySchema,

@@ -5,16 +5,16 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
-from api import metrics
-from api.auth import authorize
-from api.bodies import load_body
-from api.schemas import (
+from api.core import metrics
+from api.core.auth import authorize
+from api.core.bodies import load_body
+from api.core.telemetry import tag_decision
+from api.schemas.common import (
     DecisionRequestSchema,
     DecisionResponseSchema,
     OutcomeRequestSchema,
     OutcomeResponseSchema,
 )
-from api.telemetry import tag_decision
 from engine.model import DecisionRequest, OutcomeReport
 from engine.service import DecisionResult
 

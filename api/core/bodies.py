@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError, missing
 
-from api.errors import InvalidRequest, MalformedJSON
+from api.core.errors import InvalidRequest, MalformedJSON
 
 MAX_DEPTH = 32
 

@@ -6,7 +6,7 @@ from datetime import timedelta, timezone
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from api.schemas import MAX_ID, StrictBoolean, _when
+from api.schemas.common import MAX_ID, StrictBoolean, _when
 from engine.authoring.service import MAX_LABEL
 from engine.language.compiler import MAX_PACK_BYTES
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from api.schemas import Strict, _when
+from api.schemas.common import Strict, _when
 from engine.agenda.model import RESULTS, TASK_STATES
 
 

@@ -6,7 +6,10 @@ from datetime import date, datetime
 
 from flask import Blueprint, current_app, jsonify, request
 
-from api.agent_schemas import (
+from api.core.auth import authorize
+from api.core.bodies import load_body
+from api.core.errors import ApiError, InvalidRequest, NotFound
+from api.schemas.agents import (
     AgendaSchema,
     AgentListSchema,
     AgentRequestSchema,
@@ -17,10 +20,7 @@ from api.agent_schemas import (
     TaskResultResponseSchema,
     TaskSchema,
 )
-from api.auth import authorize
-from api.bodies import load_body
-from api.errors import ApiError, InvalidRequest, NotFound
-from api.schemas import MAX_ID
+from api.schemas.common import MAX_ID
 from engine.agenda.hours import agent_zone
 from engine.agenda.model import Agent, AgentProblems, Task, TaskResult, agent_from_mapping
 from engine.agenda.service import AgendaError

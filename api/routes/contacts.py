@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from api.auth import authorize, current_actor
-from api.bodies import load_body
-from api.errors import InvalidRequest, NotFound
-from api.journey_schemas import ContactEventsSchema, ContactJourneysSchema
-from api.schemas import MAX_ID, ContactBodySchema, ContactSchema, HistorySchema
+from api.core.auth import authorize, current_actor
+from api.core.bodies import load_body
+from api.core.errors import InvalidRequest, NotFound
+from api.schemas.common import MAX_ID, ContactBodySchema, ContactSchema, HistorySchema
+from api.schemas.journeys import ContactEventsSchema, ContactJourneysSchema
 from engine.model import ContactRecord
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/v1/contacts")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from api import metrics
-from api.auth import authorize
-from api.bodies import load_body
-from api.errors import InvalidRequest, NotFound
-from api.journey_schemas import (
+from api.core import metrics
+from api.core.auth import authorize
+from api.core.bodies import load_body
+from api.core.errors import InvalidRequest, NotFound
+from api.schemas.journeys import (
     MAX_LEASE,
     AckRequestSchema,
     AckResponseSchema,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from api.schemas import MAX_ID, Strict, _identifier, _when
+from api.schemas.common import MAX_ID, Strict, _identifier, _when
 
 MAX_LEASE = 500
 
