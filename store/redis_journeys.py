@@ -45,33 +45,23 @@ same healing applies. A rejected commit may leave the timers it added in (1).
 from __future__ import annotations
 
 import json
-import uuid
-import zlib
-from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
-from urllib.parse import unquote
 
 from redis import exceptions as rx
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from engine.journeys import codec
 from engine.journeys.model import (
     CommitResult,
     ContactEvent,
     DueTimer,
     JourneyState,
     OutboxMessage,
-    Run,
     RunChange,
-    watch_timer_key,
 )
-from engine.journeys.ports import MAX_EVENTS_PER_CONTACT
+from store import redis_journey_records as encoding
 from store.redis_base import RedisBackend, ScriptCall, from_micros, hash_tag, micros
+from store.redis_journey_records import SEP, SHARDS, shard_of, shard_tags
 
-SHARDS = 16
-SEP = "\x1f"
 CLAIM_ROUNDS = 3  # claims lost to another worker are made up for this many times
 ACKED_KEEP = timedelta(days=7)  # then an acked body goes (its id stays, never queued again)
 STATES = ("ready", "leased", "acked", "failed", "cancelled")
@@ -122,20 +112,20 @@ class RedisJourneyStore(RedisBackend):
     def journey_state(self, contact_id: str) -> JourneyState:
         key = self._contact_key(contact_id, "j")
         fields = self._run("journey_state", lambda: self._redis().hgetall(key))
-        return _journey_state(contact_id, fields)
+        return encoding.journey_state_of(contact_id, fields)
 
     def journey_states(self, contact_ids: list[str]) -> dict[str, JourneyState]:
         """Every contact's hash in one pipeline (one round trip per node)."""
         replies = self._pipelined("journey_state", lambda pipe: [
             pipe.hgetall(self._contact_key(c, "j")) for c in contact_ids])
-        return {c: _journey_state(c, fields)
+        return {c: encoding.journey_state_of(c, fields)
                 for c, fields in zip(contact_ids, replies, strict=True)}
 
     def commit(self, change: RunChange) -> CommitResult:
         """Apply ``change`` in the steps the module docstring describes."""
         if change.empty:
             return CommitResult(True)
-        payload = _contact_payload(change)  # first: a naive time fails before any write
+        payload = encoding.contact_payload(change)  # first: a naive time fails before any write
         reply = self._prepare_then_contact(change, payload)
         if reply[0] == DUPLICATE:
             return CommitResult(False, duplicate_event=True)
@@ -160,7 +150,7 @@ class RedisJourneyStore(RedisBackend):
         shard (a timer already there keeps its due time until step 4)."""
         for timer in change.timers:
             pipe.zadd(self._shard_keys(shard_of(timer.contact_id))[0],
-                      {_member(timer.contact_id, timer.key): micros(timer.due_at)}, nx=True)
+                      {encoding.member(timer.contact_id, timer.key): micros(timer.due_at)}, nx=True)
         for message in change.messages:
             pipe.hset(self._contact_key(message.contact_id, "msgs"),
                       message.channel + SEP + message.message_id, "")
@@ -193,14 +183,14 @@ class RedisJourneyStore(RedisBackend):
     def _contact_step(self, change: RunChange, payload: str | None = None) -> list:
         """Step 2: the contact's script; its reply is {status, conflicts or records}."""
         keys = [self._contact_key(change.contact_id, name) for name in ("j", "ev", "evt")]
-        args = [payload or _contact_payload(change)]
+        args = [payload or encoding.contact_payload(change)]
         return self._run("commit", lambda: self._script("journey_contact")(keys=keys, args=args))
 
     def _publish_calls(self, records: list[str]) -> list[ScriptCall]:
         """Step 3: queue the records' messages and apply their cancels (idempotent)."""
         calls: list[ScriptCall] = []
         for text in records:
-            for channel, (messages, cancels) in _by_channel(json.loads(text)).items():
+            for channel, (messages, cancels) in encoding.by_channel(json.loads(text)).items():
                 args = ["queue", len(messages), *(v for m in messages for v in m), *cancels]
                 calls.append(("journey_outbox", self._outbox_keys(channel), args))
         return calls
@@ -210,10 +200,10 @@ class RedisJourneyStore(RedisBackend):
         shards: dict[int, tuple[list, list]] = {}
         for timer in change.timers:
             pairs = shards.setdefault(shard_of(timer.contact_id), ([], []))[0]
-            pairs += [_member(timer.contact_id, timer.key), micros(timer.due_at)]
+            pairs += [encoding.member(timer.contact_id, timer.key), micros(timer.due_at)]
         for timer in change.done:
             shards.setdefault(shard_of(timer.contact_id), ([], []))[1].append(
-                _member(timer.contact_id, timer.key))
+                encoding.member(timer.contact_id, timer.key))
         return [("journey_schedule", self._shard_keys(shard), [len(pairs) // 2, *pairs, *done])
                 for shard, (pairs, done) in shards.items()]
 
@@ -258,15 +248,15 @@ class RedisJourneyStore(RedisBackend):
             claimed += won
             if len(won) == len(picked):
                 break
-        return sorted(claimed, key=_due_order)
+        return sorted(claimed, key=encoding.due_order)
 
     def _earliest_due(self, now_us: int, limit: int) -> list[tuple[int, str]]:
         calls: list[ScriptCall] = [("journey_peek", self._shard_keys(shard), [now_us, limit])
                                    for shard in range(SHARDS)]
         replies = self._run_scripts("claim_due", calls)
         found = [(shard, member, int(due)) for shard, flat in enumerate(replies)
-                 for member, due in _pairs(flat)]
-        found.sort(key=lambda item: (item[2], *_member_parts(item[1])))
+                 for member, due in encoding.pairs(flat)]
+        found.sort(key=lambda item: (item[2], *encoding.member_parts(item[1])))
         return [(shard, member) for shard, member, _ in found[:limit]]
 
     def _claim(self, picked: list[tuple[int, str]], now_us: int, until: int) -> list[DueTimer]:
@@ -277,8 +267,8 @@ class RedisJourneyStore(RedisBackend):
                                     [now_us, until, *members])
                                    for shard, members in by_shard.items()]
         replies = self._run_scripts("claim_due", calls)
-        return [_timer(member, due) for flat in replies
-                for member, due in _pairs(flat)]
+        return [encoding.due_timer(member, due) for flat in replies
+                for member, due in encoding.pairs(flat)]
 
     def oldest_due(self) -> datetime | None:
         firsts = self._pipelined("oldest_due", lambda pipe: [
@@ -304,7 +294,7 @@ class RedisJourneyStore(RedisBackend):
         now_us = micros(now)
         reply = self._outbox("lease", channel, now_us, limit,
                              now_us + round(lease_s * 1_000_000), micros(now - ACKED_KEEP))
-        return _messages(reply, "leased")
+        return encoding.messages_of(reply, "leased")
 
     def ack_outbox(self, channel: str, message_ids: list[str]) -> list[str]:
         return list(self._outbox("ack", channel, *message_ids)) if message_ids else []
@@ -318,7 +308,7 @@ class RedisJourneyStore(RedisBackend):
     def outbox_messages(self, channel: str, state: str, limit: int) -> list[OutboxMessage]:
         if limit <= 0:
             return []
-        return _messages(self._outbox("list", channel, state, limit), state)
+        return encoding.messages_of(self._outbox("list", channel, state, limit), state)
 
     # -- statistics and erasure ---------------------------------------------------
 
@@ -334,7 +324,7 @@ class RedisJourneyStore(RedisBackend):
         fields, queued = self._pipelined("erase_contact", lambda pipe: [
             pipe.hgetall(keys["j"]), pipe.hkeys(keys["msgs"])])
         found = any(field.startswith(("r:", "w:")) for field in fields)
-        found |= self._erase_timers(contact_id, _timer_keys(contact_id, fields))
+        found |= self._erase_timers(contact_id, encoding.timer_keys(contact_id, fields))
         found |= self._erase_messages(queued)
         found |= bool(self._run("erase_contact", lambda: self._redis().delete(
             keys["ev"], keys["evt"])))
@@ -345,7 +335,7 @@ class RedisJourneyStore(RedisBackend):
         if not timer_keys:
             return False
         shard, lease = self._shard_keys(shard_of(contact_id))
-        members = [_member(contact_id, key) for key in timer_keys]
+        members = [encoding.member(contact_id, key) for key in timer_keys]
         removed, _ = self._pipelined("erase_contact", lambda pipe: [
             pipe.zrem(shard, *members), pipe.zrem(lease, *members)])
         return bool(removed)
@@ -358,143 +348,3 @@ class RedisJourneyStore(RedisBackend):
         calls: list[ScriptCall] = [("journey_outbox", self._outbox_keys(channel),
                                     ["erase", *ids]) for channel, ids in by_channel.items()]
         return sum(self._run_scripts("erase_contact", calls)) > 0
-
-
-# -- encoding ---------------------------------------------------------------------
-
-@cache
-def shard_tags() -> tuple[str, ...]:
-    """The hash tags of the due-queue shards: shard n's is the first ``due:<n>.<i>``
-    whose slot lies in the n-th of SHARDS equal ranges of the slot space."""
-    width = REDIS_CLUSTER_HASH_SLOTS // SHARDS
-    tags = []
-    for shard in range(SHARDS):
-        i = 0
-        while key_slot(f"due:{shard}.{i}".encode()) // width != shard:
-            i += 1
-        tags.append(f"due:{shard}.{i}")
-    return tuple(tags)
-
-
-def shard_of(contact_id: str) -> int:
-    """The due-queue shard of a contact's timers (stable across processes)."""
-    return zlib.crc32(contact_id.encode()) % SHARDS
-
-
-def _member(contact_id: str, key: str) -> str:
-    return contact_id.replace("%", "%25").replace(SEP, "%1F") + SEP + key
-
-
-def _member_parts(member: str) -> tuple[str, str]:
-    contact, _, key = member.partition(SEP)
-    return unquote(contact), key
-
-
-def _timer(member: str, due: str) -> DueTimer:
-    contact_id, key = _member_parts(member)
-    return DueTimer(contact_id, key, from_micros(due))
-
-
-def _pairs(flat: list) -> list[tuple[Any, Any]]:
-    return list(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _due_order(timer: DueTimer) -> tuple[datetime, str, str]:
-    return timer.due_at, timer.contact_id, timer.key
-
-
-def _journey_state(contact_id: str, fields: dict[str, str]) -> JourneyState:
-    """A contact's runs and watches from the fields of its journey hash."""
-    runs, watches = [], {}
-    for field, value in fields.items():
-        kind, _, name = field.partition(":")
-        if kind == "r":
-            runs.append(_restore_run(contact_id, name, value))
-        elif kind == "w":
-            watches[name] = from_micros(value)
-    runs.sort(key=lambda r: (r.entered_at, r.run_id))
-    return JourneyState(contact_id, tuple(runs), watches)
-
-
-def _timer_keys(contact_id: str, fields: dict[str, str]) -> list[str]:
-    """The due-queue keys of a contact's runs and watches (what erasure removes)."""
-    keys = []
-    for field, value in fields.items():
-        if field.startswith("r:"):
-            run = _restore_run(contact_id, field[2:], value)
-            if run.due_at is not None:
-                keys.append(run.timer_key)
-        elif field.startswith("w:"):
-            keys.append(watch_timer_key(field[2:], from_micros(int(value))))
-    return keys
-
-
-def _run_text(run: Run, contact_id: str) -> str:
-    """The stored text of a run: its compact form (engine/journeys/codec.py),
-    without the ids the field and the key give."""
-    if run.contact_id != contact_id:
-        return run.dump()
-    return codec.pack(run)
-
-
-def _restore_run(contact_id: str, run_id: str, text: str) -> Run:
-    """A run from its stored text: compact, or JSON (Run.dump, as written before)."""
-    return codec.unpack(text, run_id, contact_id)
-
-
-def _contact_payload(change: RunChange) -> str:
-    """ARGV of journey_contact.lua (times as strings: Lua would round big numbers)."""
-    event, record = change.event, _record(change)
-    payload: dict[str, Any] = {
-        "max": MAX_EVENTS_PER_CONTACT,
-        "u": [[u.run.run_id, -1 if u.expected_seq is None else u.expected_seq,
-               _run_text(u.run, change.contact_id)] for u in change.runs],
-        "d": list(change.delete_runs),
-        "w": [[journey_id, "" if due is None else str(micros(due))]
-              for journey_id, due in change.watches.items()],
-        "p": record, "pf": _filed_under(change) if record else []}
-    if event is not None:
-        payload["e"] = [event.event_id, str(micros(event.at)), event.dump()]
-    return json.dumps(payload, separators=(",", ":"))
-
-
-def _filed_under(change: RunChange) -> list[str]:
-    """The runs whose ``requeue`` publishes this change's messages again."""
-    runs = {u.run.run_id for u in change.runs}
-    runs |= {m.run_id for m in change.messages if m.run_id is not None}
-    return sorted(runs) or [""]
-
-
-def _record(change: RunChange) -> str:
-    """The pending publication of a change: its messages and cancels ("" if none)."""
-    if not (change.messages or change.cancel):
-        return ""
-    # Ready score 0: a queued message is ready at once (the worker queued it when
-    # its step was due, on its own clock, which may be a simulated one).
-    messages = [[m.channel, m.message_id, "0", str(micros(m.created_at)),
-                 replace(m, state="ready", attempts=0).dump()] for m in change.messages]
-    return json.dumps({"id": uuid.uuid4().hex[:12], "f": _filed_under(change),
-                       "m": messages, "c": [list(pair) for pair in change.cancel]},
-                      separators=(",", ":"))
-
-
-def _by_channel(record: dict) -> dict[str, tuple[list, list]]:
-    """A record's messages (id, due, created, body) and cancelled ids per channel."""
-    channels: dict[str, tuple[list, list]] = {}
-    for channel, *fields in record["m"]:
-        channels.setdefault(channel, ([], []))[0].append(fields)
-    for channel, message_id in record["c"]:
-        channels.setdefault(channel, ([], []))[1].append(message_id)
-    return channels
-
-
-def _messages(flat: list, state: str) -> list[OutboxMessage]:
-    """Messages from {id, body, attempts, last error} quadruples of journey_outbox.lua."""
-    found = []
-    for _, body, tries, error in zip(*[iter(flat)] * 4, strict=True):
-        if body is None:
-            continue
-        message = OutboxMessage.restore(body)
-        found.append(replace(message, state=state, attempts=int(tries or 0),
-                             last_error=message.last_error if error is None else error))
-    return found
