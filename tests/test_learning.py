@@ -232,6 +232,43 @@ def test_without_a_learner_a_learned_propensity_is_its_prior():
     assert decision.reservation.entries[0].probability is None
 
 
+# --- nested segments -----------------------------------------------------------------
+
+TWO_LEVELS = PACK.replace("segment_by: [facts.lifecycle]", "segment_by: [facts.lifecycle, contact.city]")
+
+
+def evidence(exposures: int, successes: int) -> Counts:
+    scale = weight_at(NOW, timedelta(days=30))
+    return Counts(exposures * scale, successes * scale, exposures, successes)
+
+
+def test_a_sparse_segment_borrows_from_the_broader_segment_it_nests_in():
+    """With segment_by [lifecycle, city], a city seen once among "other" contacts
+    starts from what "other" contacts did, not from every contact."""
+    plan = pack("greedy", TWO_LEVELS)
+    counts = {("banner_a", ""): evidence(200, 20),
+              ("banner_a", "lifecycle=other"): evidence(100, 20),
+              ("banner_a", "lifecycle=vip"): evidence(100, 0),
+              ("banner_a", "lifecycle=other,city=nice"): evidence(1, 0)}
+    rows = learning_report(plan, counts, NOW)["actions"]
+    segments = {row["segment"]: row for row in rows[0]["segments"]}
+    other = segments["lifecycle=other"]["posterior_mean"]
+    assert other > 0.15 > rows[0]["posterior_mean"]
+    # One failure in Nice moves it a little below "other", far above every contact's mean.
+    assert other * 0.85 < segments["lifecycle=other,city=nice"]["posterior_mean"] < other
+
+
+def test_the_learner_counts_every_segment_a_decision_nests_in():
+    shop = Shop("greedy")
+    shop.plan = pack("greedy", TWO_LEVELS)
+    shop.service = DecisionService(shop.store, ActivePack(shop.plan), learner=shop.learner)
+    shop.store.put_contact(ContactRecord("c7", {"tier": "gold", "city": "Lyon"}, {}))
+    shop.outcome(shop.decide("c7"))
+    segments = {segment for (_, segment) in shop.learner.refresh(shop.plan)}
+    assert segments == {"", "lifecycle=vip", "lifecycle=vip,city=Lyon"}
+    assert shop.store.history("c7")[0].segment == "lifecycle=vip,city=Lyon"
+
+
 # --- logged probabilities ------------------------------------------------------------
 
 def test_thompson_choices_log_their_probability_and_segment():

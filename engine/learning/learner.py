@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from engine.learning import risk
-from engine.learning.model import Learned
+from engine.learning.model import Learned, segment_levels
 from engine.learning.posterior import Counts, weight_at
 from engine.model import MARKETING_KINDS
 
@@ -150,10 +150,9 @@ class Learner:
         self.flush()
 
     def _add(self, plan: Any, entry: Any, counts: Counts) -> None:
-        keys = [(entry.action_id, "")]
-        if getattr(entry, "segment", None):
-            keys.append((entry.action_id, entry.segment))
-        self._add_keys(plan, keys, counts)
+        # The action as a whole and every segment the entry's segment nests in.
+        levels = ["", *segment_levels(getattr(entry, "segment", None) or "")]
+        self._add_keys(plan, [(entry.action_id, level) for level in levels], counts)
 
     def _add_keys(self, plan: Any, keys: list[Key], counts: Counts) -> None:
         pack = pack_key(plan)

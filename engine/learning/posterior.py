@@ -7,9 +7,13 @@ only ever grow by atomic increments, and the decayed count at any moment is
 one division (no rewrite of old evidence, no scan of histories).
 
 An action's posterior starts from its prior mean ``p0`` worth ``prior_weight``
-pseudo-observations: Beta(p0 W + S, (1 - p0) W + N - S). A segment's posterior
-starts from its action's posterior mean with the same weight, so a segment
-with no evidence behaves like the action and a busy one goes its own way.
+pseudo-observations: Beta(p0 W + S, (1 - p0) W + N - S). Segments nest in the
+order ``segment_by`` lists their attributes: with ``[a, b]``, the posterior of
+``a=x`` starts from the action's posterior mean, and that of ``a=x,b=y`` from
+the posterior mean of ``a=x``, each with the same weight. A segment with no
+evidence behaves like its parent; a busy one goes its own way; a sparse one
+borrows from the broader segment that shares its first attributes rather than
+from every contact.
 """
 from __future__ import annotations
 
@@ -76,6 +80,19 @@ def posterior(prior_mean: float, prior_weight: float, counts: Counts | None,
     return Posterior(prior_mean * prior_weight + successes,
                      (1 - prior_mean) * prior_weight + exposures - successes,
                      exposures, successes)
+
+
+def nested_posterior(prior_mean: float, prior_weight: float,
+                     levels: list[Counts | None], now: datetime, half_life: timedelta,
+                     scale: float | None = None) -> Posterior:
+    """The posterior of the last of ``levels`` (counts from the broadest, the action
+    as a whole, to the narrowest segment), each level's prior the posterior mean
+    of the one before."""
+    scale = scale or weight_at(now, half_life)
+    belief = posterior(prior_mean, prior_weight, levels[0], now, half_life, scale)
+    for counts in levels[1:]:
+        belief = posterior(belief.mean, prior_weight, counts, now, half_life, scale)
+    return belief
 
 
 def is_warm(counts: Counts | None) -> bool:

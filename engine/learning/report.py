@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-from engine.learning.model import Learned
-from engine.learning.posterior import Counts, is_warm, posterior
+from engine.learning.model import Learned, segment_levels
+from engine.learning.posterior import Counts, is_warm, nested_posterior
 
 
 def learning_report(plan: Any, counts: Mapping[tuple[str, str], Counts],
@@ -19,14 +19,12 @@ def learning_report(plan: Any, counts: Mapping[tuple[str, str], Counts],
     for action in plan.actions:
         if not isinstance(action.propensity, Learned):
             continue
-        overall = posterior(action.propensity.prior, learning.prior_weight,
-                            counts.get((action.id, "")), now, learning.half_life)
         segments = sorted(segment for a, segment in counts if a == action.id and segment)
         actions.append({
-            **_row(action, "", overall, counts.get((action.id, ""))),
-            "segments": [_row(action, segment, posterior(
-                overall.mean, learning.prior_weight, counts.get((action.id, segment)), now,
-                learning.half_life), counts.get((action.id, segment))) for segment in segments],
+            **_row(action, "", _belief(action, learning, counts, "", now),
+                   counts.get((action.id, ""))),
+            "segments": [_row(action, segment, _belief(action, learning, counts, segment, now),
+                              counts.get((action.id, segment))) for segment in segments],
         })
     return {"pack": plan.name, "version": plan.version, "pack_hash": plan.hash,
             "learning": {"success": learning.success, "prior_weight": learning.prior_weight,
@@ -34,6 +32,15 @@ def learning_report(plan: Any, counts: Mapping[tuple[str, str], Counts],
                          "segment_by": [name for name, _ in learning.segment_by],
                          "exploration": learning.exploration},
             "actions": actions}
+
+
+def _belief(action: Any, learning: Any, counts: Mapping[tuple[str, str], Counts],
+            segment: str, now: datetime):
+    """The posterior a decision in ``segment`` would use (the nesting of segments)."""
+    levels = ["", *segment_levels(segment)]
+    return nested_posterior(action.propensity.prior, learning.prior_weight,
+                            [counts.get((action.id, level)) for level in levels], now,
+                            learning.half_life)
 
 
 def _row(action: Any, segment: str, belief, counts: Counts | None) -> dict[str, Any]:

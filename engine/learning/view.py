@@ -11,8 +11,8 @@ import random
 from typing import Any
 
 from engine.decision.scoring import arbitration_score
-from engine.learning.model import Learned, segment_key
-from engine.learning.posterior import Posterior, draw_rng, posterior, weight_at
+from engine.learning.model import Learned, segment_key, segment_levels
+from engine.learning.posterior import Posterior, draw_rng, nested_posterior, weight_at
 
 CHOICE_DRAWS = 50  # draws per estimate of a Thompson choice's probability
 
@@ -48,13 +48,10 @@ class LearningView:
         now = self.scope.now
         if self._scale is None:
             self._scale = weight_at(now, learning.half_life)
-        overall = posterior(learned.prior, learning.prior_weight, counts.get((action.id, "")),
-                            now, learning.half_life, self._scale)
-        if not self.segment:
-            return overall
-        return posterior(overall.mean, learning.prior_weight,
-                         counts.get((action.id, self.segment)), now, learning.half_life,
-                         self._scale)
+        levels = ["", *segment_levels(self.segment)]
+        return nested_posterior(learned.prior, learning.prior_weight,
+                                [counts.get((action.id, level)) for level in levels], now,
+                                learning.half_life, self._scale)
 
     def propensity(self, action: Any) -> float:
         """The propensity ``action`` scores with in this decision."""
