@@ -34,30 +34,34 @@ class MemoryLearningStore:
 
 
 class MemoryExperimentStore:
-    """Experiment members and arm counts in process memory."""
+    """Experiment members, arm counts and daily arm counters in process memory."""
 
     def __init__(self) -> None:
-        self._members: dict[tuple[str, str], list] = {}  # -> [arm, converted]
+        self._members: dict[tuple[str, str], list] = {}  # -> [arm, converted, goal revenue]
         self._arms: dict[tuple[str, str], dict[str, float]] = {}
+        self._days: dict[str, dict] = {}  # experiment -> {(arm, day): ArmDay}
+        self._batches: set[str] = set()
         self._lock = threading.Lock()
 
-    def apply(self, batch, at: datetime) -> None:
+    def apply(self, batch, at: datetime) -> bool:
+        day = batch.day or at.date()
         with self._lock:
+            if batch.batch_id in self._batches:
+                return False
+            self._batches.add(batch.batch_id)
             for experiment, unit, arm in batch.exposures:
-                self._join(experiment, unit, arm)
+                self._join(experiment, unit, arm, day)
             for experiment, unit, arm, value in batch.conversions:
                 member = self._members.get((experiment, unit))
                 if member is None and arm is not None:
-                    member = self._join(experiment, unit, arm)
-                if member is None or member[1]:
-                    continue
-                member[1] = True
-                self._count(experiment, member[0], "conversions", 1)
-                self._count(experiment, member[0], "revenue", value)
+                    member = self._join(experiment, unit, arm, day)
+                if member is not None:
+                    self._convert(experiment, member, value, day)
             for experiment, unit, outcome in batch.churn:
                 member = self._members.get((experiment, unit))
                 if member is not None:
                     self._count(experiment, member[0], outcome, 1)
+        return True
 
     def arms(self, experiment_id: str):
         from engine.learning.tracking import ArmCounts
@@ -68,6 +72,10 @@ class MemoryExperimentStore:
                                    int(c.get("complained", 0)))
                     for (experiment, arm), c in self._arms.items() if experiment == experiment_id}
 
+    def arm_days(self, experiment_id: str):
+        with self._lock:
+            return dict(self._days.get(experiment_id, {}))
+
     def arm_of(self, experiment_id: str, unit: str) -> str | None:
         member = self._members.get((experiment_id, unit))
         return member[0] if member else None
@@ -75,12 +83,32 @@ class MemoryExperimentStore:
     def close(self) -> None:
         pass
 
-    def _join(self, experiment: str, unit: str, arm: str) -> list:
+    def _join(self, experiment: str, unit: str, arm: str, day) -> list:
+        from engine.learning.tracking import ArmDay
+
         member = self._members.get((experiment, unit))
         if member is None:
-            member = self._members[(experiment, unit)] = [arm, False]
+            member = self._members[(experiment, unit)] = [arm, False, 0.0]
             self._count(experiment, arm, "units", 1)
+            self._add_day(experiment, arm, day, ArmDay(joined=1))
         return member
+
+    def _convert(self, experiment: str, member: list, value: float, day) -> None:
+        from engine.learning.tracking import ArmDay
+
+        before = member[2]
+        member[2] = before + value
+        self._add_day(experiment, member[0], day,
+                      ArmDay(0, 1, value, value * (2 * before + value)))
+        if not member[1]:
+            member[1] = True
+            self._count(experiment, member[0], "conversions", 1)
+            self._count(experiment, member[0], "revenue", value)
+
+    def _add_day(self, experiment: str, arm: str, day, counters) -> None:
+        days = self._days.setdefault(experiment, {})
+        key = (arm, day)
+        days[key] = days[key].plus(counters) if key in days else counters
 
     def _count(self, experiment: str, arm: str, name: str, amount: float) -> None:
         counts = self._arms.setdefault((experiment, arm), {})
