@@ -117,12 +117,14 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_config()
     plan = load_pack(args.pack or settings["NBA_PACK"])
     period = default_range(datetime.now(UTC).astimezone(plan.tz).date(), args.start, args.end)
-    store = reports_from_url(args.store_url or settings["NBA_STORE_URL"],
-                             {"timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
+    url = args.store_url or settings["NBA_STORE_URL"]
+    options = {"timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]}
+    store, members = reports_from_url(url, options), experiments_from_url(url, options)
     try:
-        return read_report(plan, store, period)
+        return read_report(plan, store, period, members)
     finally:
         store.close()
+        members.close()
 
 
 def plot(report: dict[str, Any], path: Path) -> int:
