@@ -7,7 +7,10 @@ It reads the daily counters the API and the journey worker keep (NBA_STORE_URL
 unless --store-url) and values outcomes at the ``costs:`` of --pack (NBA_PACK by
 default). A running process adds its counters every NBA_REPORTS_FLUSH_S seconds
 (and at exit): the last second or so of a busy worker may be missing.
-``--plot`` draws net value per program per week (needs matplotlib).
+``--plot`` draws net value per program per week (needs matplotlib). Each
+program's incremental revenue against its holdout comes from the experiments'
+daily counters in the same store (engine.learning.incremental), through the same
+``read_report`` as GET /v1/reports/programs.
 
     python -m engine report experiments [ID ...] [--store-url URL] [--pack FILE] [--json]
 

@@ -2,7 +2,7 @@
 per experiment a members hash, an arm counts hash, a daily counters hash and the
 members' running goal values, under one hash tag, changed by one Lua script per
 experiment and batch (``store/lua/experiment_apply.lua``), once per batch id (a
-marker kept a week)."""
+marker kept an hour: see ``BATCHES_KEPT_S``)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -11,7 +11,11 @@ from engine.learning.tracking import ArmCounts, ArmDay, ExperimentBatch
 from store.redis_base import RedisBackend, hash_tag
 
 US = "\x1f"
-BATCHES_KEPT_S = 7 * 86400
+# A batch id is remembered for an hour: a batch whose reply was lost is sent again
+# at the tracker's next flush (seconds later), and a busy process sends one batch a
+# second per experiment (a week of markers would be 600,000 keys per process). Only
+# a lost reply followed by an hour without the store could count a batch twice.
+BATCHES_KEPT_S = 3600
 
 
 class RedisExperimentStore(RedisBackend):

@@ -3,7 +3,7 @@ file: a unit joins once (``INSERT OR IGNORE``), converts once (``UPDATE ... WHER
 converted = 0``), and every goal event of a member adds to its arm's day
 (``experiment_days``) and to its running goal value (``experiment_unit_goals``).
 Each batch is one ``BEGIN IMMEDIATE`` transaction, applied once per batch id
-(``experiment_batches``, kept a week)."""
+(``experiment_batches``, kept an hour: see ``BATCHES_KEPT_S``)."""
 from __future__ import annotations
 
 import sqlite3
@@ -57,7 +57,11 @@ _DAY = """INSERT INTO experiment_days (experiment, arm, day, joined, goal_events
     goal_square = goal_square + excluded.goal_square"""
 _GOAL = """INSERT INTO experiment_unit_goals (experiment, unit, revenue) VALUES (?, ?, ?)
     ON CONFLICT (experiment, unit) DO UPDATE SET revenue = revenue + excluded.revenue"""
-BATCHES_KEPT_S = 7 * 86400
+# A batch id is remembered for an hour: a batch whose reply was lost is sent again
+# at the tracker's next flush (seconds later), and a busy process sends one batch a
+# second per experiment (a week of markers would be 600,000 keys per process). Only
+# a lost reply followed by an hour without the store could count a batch twice.
+BATCHES_KEPT_S = 3600
 
 
 class SQLiteExperimentStore:

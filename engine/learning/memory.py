@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Mapping
 
 from engine.learning.posterior import Counts, is_warm
 
 Key = tuple[str, str]
+BATCHES_KEPT = 10_000  # experiment batch ids remembered (an hour of a busy process)
 
 
 class MemoryLearningStore:
@@ -40,7 +42,7 @@ class MemoryExperimentStore:
         self._members: dict[tuple[str, str], list] = {}  # -> [arm, converted, goal revenue]
         self._arms: dict[tuple[str, str], dict[str, float]] = {}
         self._days: dict[str, dict] = {}  # experiment -> {(arm, day): ArmDay}
-        self._batches: set[str] = set()
+        self._batches: OrderedDict[str, None] = OrderedDict()  # the last BATCHES_KEPT ids
         self._lock = threading.Lock()
 
     def apply(self, batch, at: datetime) -> bool:
@@ -48,7 +50,9 @@ class MemoryExperimentStore:
         with self._lock:
             if batch.batch_id in self._batches:
                 return False
-            self._batches.add(batch.batch_id)
+            self._batches[batch.batch_id] = None
+            if len(self._batches) > BATCHES_KEPT:
+                self._batches.popitem(last=False)
             for experiment, unit, arm in batch.exposures:
                 self._join(experiment, unit, arm, day)
             for experiment, unit, arm, value in batch.conversions:
