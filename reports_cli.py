@@ -7,7 +7,10 @@ It reads the daily counters the API and the journey worker keep (NBA_STORE_URL
 unless --store-url) and values outcomes at the ``costs:`` of --pack (NBA_PACK by
 default). A running process adds its counters every NBA_REPORTS_FLUSH_S seconds
 (and at exit): the last second or so of a busy worker may be missing.
-``--plot`` draws net value per program per week (needs matplotlib).
+``--plot`` draws net value per program per week (needs matplotlib). Each
+program's incremental revenue against its holdout comes from the experiments'
+daily counters in the same store (engine.learning.incremental), through the same
+``read_report`` as GET /v1/reports/programs.
 
     python -m engine report experiments [ID ...] [--store-url URL] [--pack FILE] [--json]
 
@@ -117,12 +120,14 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_config()
     plan = load_pack(args.pack or settings["NBA_PACK"])
     period = default_range(datetime.now(UTC).astimezone(plan.tz).date(), args.start, args.end)
-    store = reports_from_url(args.store_url or settings["NBA_STORE_URL"],
-                             {"timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
+    url = args.store_url or settings["NBA_STORE_URL"]
+    options = {"timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]}
+    store, members = reports_from_url(url, options), experiments_from_url(url, options)
     try:
-        return read_report(plan, store, period)
+        return read_report(plan, store, period, members)
     finally:
         store.close()
+        members.close()
 
 
 def plot(report: dict[str, Any], path: Path) -> int:

@@ -64,6 +64,7 @@ class Services:
     learner: Learner
     reports: ReportRecorder
     report_reader: Any  # the ReportStore reports read (the recorder's, or one with longer timeouts)
+    experiment_reader: Any  # the ExperimentStore reports read holdouts from (likewise)
     shadows: ShadowService
 
 
@@ -115,7 +116,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     reports = ReportRecorder(_beside_contacts(settings, options, "NBA_REPORTS_STORE",
                                               reports_from_url),
                              flush_s=settings["NBA_REPORTS_FLUSH_S"])
-    report_reader = _reports_reader(settings, options, reports.store)
+    report_reader = _reports_reader(settings, options, reports.store, "NBA_REPORTS_STORE",
+                                    reports_from_url)
+    experiment_reader = _reports_reader(settings, options, tracker.store,
+                                        "NBA_EXPERIMENT_STORE", experiments_from_url)
     # A worker stopping adds its last counts.
     atexit.register(_flush_at_exit, learner, tracker, reports)
     decisions = DecisionService(store, pack, backend, events=journey_store, learner=learner,
@@ -130,6 +134,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         authoring=PackAuthoring(registry, follower,
                                 lambda: backend_from_name(settings["NBA_ENGINE"]), clock),
         learner=learner, reports=reports, report_reader=report_reader,
+        experiment_reader=experiment_reader,
         shadows=ShadowService(_shadow_store(settings, options), follower.plan_of,
                               registry.active, lambda: backend_from_name(settings["NBA_ENGINE"]),
                               clock),
@@ -212,15 +217,16 @@ def _beside_contacts(settings: Mapping[str, Any], options: Mapping[str, Any], se
 
 
 
-def _reports_reader(settings: Mapping[str, Any], options: Mapping[str, Any], writer: Any):
-    """The store reports read: on Redis, its own client whose socket timeout is
-    NBA_REPORTS_READ_TIMEOUT_MS (a long range is more than a decision's timeout);
-    elsewhere the recorder's own store."""
+def _reports_reader(settings: Mapping[str, Any], options: Mapping[str, Any], writer: Any,
+                    override: str, from_url: Callable[..., Any]):
+    """A store reports read (report counters, experiments' daily counters): on Redis,
+    its own client whose socket timeout is NBA_REPORTS_READ_TIMEOUT_MS (a long range
+    is more than a decision's timeout); elsewhere the writer's own store."""
     url = settings["NBA_STORE_URL"]
-    if settings.get("NBA_REPORTS_STORE") is not None or settings.get("NBA_STORE") is not None \
+    if settings.get(override) is not None or settings.get("NBA_STORE") is not None \
             or not url.startswith(REDIS_PREFIXES):
         return writer
-    return reports_from_url(url, {**options, "timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
+    return from_url(url, {**options, "timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
 
 
 def _session_secret(settings: Mapping[str, Any]) -> bytes:

@@ -3,11 +3,11 @@ on real throwaway Redis servers; the last test applies batches from real process
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
-from engine.learning.tracking import ArmCounts, ExperimentBatch
+from engine.learning.tracking import ArmCounts, ArmDay, ExperimentBatch
 from store import experiments_from_url
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
@@ -46,6 +46,32 @@ def test_churn_counts_for_members_only(members):
                                   churn=[("x", "c1", "unsubscribed"), ("x", "c1", "complained"),
                                          ("x", "stranger", "unsubscribed")]), AT)
     assert members.arms("x") == {"b": ArmCounts(1, 0, 0.0, 1, 1)}
+
+
+def test_every_goal_event_of_a_member_counts_on_its_day_with_the_growth_of_its_square(members):
+    monday, tuesday = date(2026, 11, 30), date(2026, 12, 1)
+    members.apply(ExperimentBatch(exposures=[("x", "c1", "a"), ("x", "c2", "a"),
+                                             ("x", "c3", "b")], day=monday), AT)
+    members.apply(ExperimentBatch(conversions=[("x", "c1", None, 30.0), ("x", "c3", None, 5.0),
+                                               ("x", "stranger", None, 99.0)], day=monday), AT)
+    members.apply(ExperimentBatch(conversions=[("x", "c1", None, 20.0)], day=tuesday), AT)
+    assert members.arm_days("x") == {
+        ("a", monday): ArmDay(joined=2, goal_events=1, goal_revenue=30.0, goal_square=900.0),
+        ("b", monday): ArmDay(1, 1, 5.0, 25.0),
+        # c1 went from 30 to 50: its square grew by 2500 - 900
+        ("a", tuesday): ArmDay(0, 1, 20.0, 1600.0)}
+    # the first conversion alone counts as the arm's conversion and revenue
+    assert members.arms("x")["a"] == ArmCounts(2, 1, 30.0)
+    assert members.arm_days("other") == {}
+
+
+def test_a_batch_is_applied_once_by_its_id_and_without_a_day_counts_on_the_utc_date(members):
+    batch = ExperimentBatch(exposures=[("x", "c1", "a")], conversions=[("x", "c1", None, 8.0)],
+                            churn=[("x", "c1", "unsubscribed")])
+    assert members.apply(batch, AT) is True
+    assert members.apply(batch, AT) is False  # a retry after a timeout
+    assert members.arms("x") == {"a": ArmCounts(1, 1, 8.0, 1, 0)}
+    assert members.arm_days("x") == {("a", AT.date()): ArmDay(1, 1, 8.0, 64.0)}
 
 
 def test_units_with_any_text_round_trip(members):

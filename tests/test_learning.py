@@ -318,6 +318,42 @@ def test_a_process_sees_others_evidence_after_its_refresh_and_its_own_at_once():
     assert counts.read("learner:h2592000")[("banner_a", "")].exposures == 2
 
 
+def test_decisions_of_one_second_share_posteriors_until_the_process_adds_evidence():
+    plan = pack()
+    learner = Learner(MemoryLearningStore(), lambda: NOW, refresh_s=3600, flush_s=3600)
+    plan.attach_learner(learner)
+    request = DecisionRequest(contact_id="c1", channel="web", at=NOW, explain=True)
+    later = DecisionRequest(contact_id="c1", channel="web", at=NOW + timedelta(seconds=0.7),
+                            explain=True)
+    decide(plan, ContactSnapshot("c1"), request, "d1")
+    shared = dict(learner.posteriors(plan))
+    decide(plan, ContactSnapshot("c1"), later, "d2")  # the same second: the same objects
+    assert all(learner.posteriors(plan)[key][2] is entry[2] for key, entry in shared.items())
+    key = ("banner_a", "lifecycle=other", 0.1, 10.0)
+    assert shared[key][2].alpha == pytest.approx(1.0)  # the prior: 0.1 worth 10
+    learner.exposed(plan, [_entry("banner_a")])  # its own evidence counts at once
+    decide(plan, ContactSnapshot("c1"), later, "d3")
+    # banner_a shown once without a click: mean 1/11, the segment's prior mean
+    assert learner.posteriors(plan)[key][2].alpha == pytest.approx(10 / 11)
+    assert learner.posteriors(plan)[key][1] == NOW  # computed at the second's start
+    b_key = ("banner_b", "lifecycle=other", 0.1, 10.0)
+    assert learner.posteriors(plan)[b_key][2] is shared[b_key][2]  # unchanged counts
+
+
+def test_choices_of_different_actions_share_one_estimate_and_none_is_zero():
+    shop = Shop("thompson")
+    shop.learner.refresh_s = 3600  # one estimate for the whole run
+    for _ in range(60):
+        shop.decide()
+    logged = {(e.action_id, e.probability) for e in shop.store.history("c1")}
+    assert {action for action, _ in logged} == {"banner_a", "banner_b"}
+    assert len(logged) == 2  # one probability per action
+    # limit 1: each of the 50 draws ranks exactly one first, and each choice counts
+    # its own draw: (n_a + 1) / 51 + (n_b + 1) / 51 = 52 / 51
+    assert sum(p for _, p in logged) == pytest.approx(52 / 51, abs=1e-5)
+    assert all(p > 0 for _, p in logged)
+
+
 def test_evidence_waits_in_the_process_while_the_store_is_down():
     class Down(MemoryLearningStore):
         up = False

@@ -41,7 +41,10 @@ class FiguresSchema(Schema):
     roi = fields.Float(allow_none=True, metadata={"description": "net_value / cost; null "
                                                                  "when nothing was spent"})
     incremental_revenue = fields.Float(allow_none=True, metadata={
-        "description": "revenue beyond the program's holdout (null: no holdout yet)"})
+        "description": "programs: goal revenue beyond the holdout's control group, "
+                       "(treatment - control revenue per contact) x treated contacts; null "
+                       "with incremental_reason when it cannot be measured; always null "
+                       "for actions and totals"})
 
 
 class ActionFiguresSchema(FiguresSchema):
@@ -51,7 +54,39 @@ class ActionFiguresSchema(FiguresSchema):
 
 class ProgramFiguresSchema(FiguresSchema):
     program = fields.String()
+    incremental_low = fields.Float(allow_none=True, metadata={
+        "description": "95 % interval of incremental_revenue (conservative)"})
+    incremental_high = fields.Float(allow_none=True)
+    incremental_reason = fields.String(allow_none=True, metadata={
+        "description": "why incremental_revenue is null: no holdout withholds the program, "
+                       "the control group is under 30 contacts or has no goal event"})
+    holdout = fields.String(allow_none=True, metadata={
+        "description": "the holdout experiment measuring it (its own, else the global one; "
+                       "programs sharing a holdout share its figure: do not add them up)"})
     actions = fields.List(fields.Nested(ActionFiguresSchema))
+
+
+class HoldoutArmSchema(Schema):
+    units = fields.Integer(metadata={"description": "members that joined before to"})
+    goal_events = fields.Integer(metadata={"description": "goal events over [from, to)"})
+    revenue = fields.Float(metadata={"description": "their values"})
+    revenue_per_unit = fields.Float()
+
+
+class HoldoutSchema(Schema):
+    experiment = fields.String()
+    share = fields.Float(metadata={"description": "the control group's share of contacts"})
+    covers = fields.List(fields.String(), allow_none=True, metadata={
+        "description": "the programs it withholds (null: every marketing program)"})
+    programs = fields.List(fields.String(), metadata={
+        "description": "the programs of this report measured by it"})
+    goal = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
+    treatment = fields.Nested(HoldoutArmSchema)
+    control = fields.Nested(HoldoutArmSchema)
+    incremental_revenue = fields.Float(allow_none=True)
+    incremental_low = fields.Float(allow_none=True)
+    incremental_high = fields.Float(allow_none=True)
+    incremental_reason = fields.String(allow_none=True)
 
 
 class WeekSchema(Schema):
@@ -69,6 +104,8 @@ class ProgramReportSchema(Schema):
     programs = fields.List(fields.Nested(ProgramFiguresSchema))
     totals = fields.Nested(FiguresSchema)
     weeks = fields.List(fields.Nested(WeekSchema))
+    holdouts = fields.List(fields.Nested(HoldoutSchema), metadata={
+        "description": "each holdout measuring a program: its arms over [from, to)"})
 
 
 _query = ReportQuerySchema()
@@ -91,4 +128,6 @@ def programs_report():
     except InvalidRange as exc:
         raise BadReportQuery(str(exc), {"from": [str(exc)]}) from exc
     nba.reports.flush()  # this worker's own latest counters are in its answer
-    return jsonify(_report.dump(read_report(plan, nba.report_reader, period)))
+    nba.decisions.experiments.flush()
+    return jsonify(_report.dump(read_report(plan, nba.report_reader, period,
+                                            nba.experiment_reader)))

@@ -58,6 +58,12 @@ class Learner:
         # Choice probabilities already estimated since the last read of the store
         # (engine.learning.view), per pack: they change when the posteriors do.
         self._choices: dict[str, dict[Any, dict[str, float]]] = {}
+        # Posteriors per (action, segment) with the counts and second they were
+        # computed from (engine.learning.view), per pack: emptied at each read.
+        self._posteriors: dict[str, dict[Any, tuple]] = {}
+        # The store's counts with this process's own, per pack, until either changes.
+        self._merged: dict[str, tuple[int, dict[Key, Counts]]] = {}
+        self._version: dict[str, int] = {}
 
     # --- what decisions read ---------------------------------------------------
 
@@ -72,16 +78,29 @@ class Learner:
             extra = [self._flushed.get(pack), self._pending.get(pack)]
             if not any(extra):
                 return self._cache[pack]
+            version = self._version.get(pack, 0)
+            found = self._merged.get(pack)
+            if found is not None and found[0] == version:
+                return found[1]  # no evidence since: the same merge (and posteriors)
             merged = dict(self._cache[pack])
             for batch in extra:
                 for key, counts in (batch or {}).items():
                     merged[key] = merged[key].plus(counts) if key in merged else counts
+            self._merged[pack] = (version, merged)
             return merged
 
     def choices(self, plan: Any) -> dict[Any, dict[str, float]]:
         """The pack's cache of estimated choice probabilities, emptied at each read of
         the store (so an estimate is at most ``refresh_s`` older than the posteriors)."""
         cache = self._choices.setdefault(pack_key(plan), {})
+        if len(cache) > 10_000:
+            cache.clear()
+        return cache
+
+    def posteriors(self, plan: Any) -> dict[Any, tuple]:
+        """The pack's cache of posteriors (engine.learning.view checks that an entry's
+        counts and second are still the decision's), emptied at each read of the store."""
+        cache = self._posteriors.setdefault(pack_key(plan), {})
         if len(cache) > 10_000:
             cache.clear()
         return cache
@@ -160,6 +179,7 @@ class Learner:
             batch = self._pending.setdefault(pack, {})
             for key in keys:
                 batch[key] = batch[key].plus(counts) if key in batch else counts
+            self._changed(pack)
             self._maybe_flush()
 
     def _maybe_flush(self) -> None:
@@ -169,6 +189,7 @@ class Learner:
     def _refresh(self, pack: str) -> None:
         self.flush()
         self._choices.pop(pack, None)
+        self._posteriors.pop(pack, None)
         try:
             self._cache[pack] = self.store.read(pack)
             self._flushed.pop(pack, None)  # the store has them now
@@ -176,6 +197,11 @@ class Learner:
             log.warning("could not read learning counts; using the last ones", exc_info=True)
             self._cache.setdefault(pack, {})
         self._read_at[pack] = self.monotonic()
+        self._changed(pack)
+
+    def _changed(self, pack: str) -> None:
+        """What ``counts`` merges changed: the next call merges again."""
+        self._version[pack] = self._version.get(pack, 0) + 1
 
 
 def pack_key(plan: Any) -> str:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Mapping
 
 from engine.learning.posterior import Counts, is_warm
 
 Key = tuple[str, str]
+BATCHES_KEPT = 10_000  # experiment batch ids remembered (an hour of a busy process)
 
 
 class MemoryLearningStore:
@@ -34,30 +36,36 @@ class MemoryLearningStore:
 
 
 class MemoryExperimentStore:
-    """Experiment members and arm counts in process memory."""
+    """Experiment members, arm counts and daily arm counters in process memory."""
 
     def __init__(self) -> None:
-        self._members: dict[tuple[str, str], list] = {}  # -> [arm, converted]
+        self._members: dict[tuple[str, str], list] = {}  # -> [arm, converted, goal revenue]
         self._arms: dict[tuple[str, str], dict[str, float]] = {}
+        self._days: dict[str, dict] = {}  # experiment -> {(arm, day): ArmDay}
+        self._batches: OrderedDict[str, None] = OrderedDict()  # the last BATCHES_KEPT ids
         self._lock = threading.Lock()
 
-    def apply(self, batch, at: datetime) -> None:
+    def apply(self, batch, at: datetime) -> bool:
+        day = batch.day or at.date()
         with self._lock:
+            if batch.batch_id in self._batches:
+                return False
+            self._batches[batch.batch_id] = None
+            if len(self._batches) > BATCHES_KEPT:
+                self._batches.popitem(last=False)
             for experiment, unit, arm in batch.exposures:
-                self._join(experiment, unit, arm)
+                self._join(experiment, unit, arm, day)
             for experiment, unit, arm, value in batch.conversions:
                 member = self._members.get((experiment, unit))
                 if member is None and arm is not None:
-                    member = self._join(experiment, unit, arm)
-                if member is None or member[1]:
-                    continue
-                member[1] = True
-                self._count(experiment, member[0], "conversions", 1)
-                self._count(experiment, member[0], "revenue", value)
+                    member = self._join(experiment, unit, arm, day)
+                if member is not None:
+                    self._convert(experiment, member, value, day)
             for experiment, unit, outcome in batch.churn:
                 member = self._members.get((experiment, unit))
                 if member is not None:
                     self._count(experiment, member[0], outcome, 1)
+        return True
 
     def arms(self, experiment_id: str):
         from engine.learning.tracking import ArmCounts
@@ -68,6 +76,10 @@ class MemoryExperimentStore:
                                    int(c.get("complained", 0)))
                     for (experiment, arm), c in self._arms.items() if experiment == experiment_id}
 
+    def arm_days(self, experiment_id: str):
+        with self._lock:
+            return dict(self._days.get(experiment_id, {}))
+
     def arm_of(self, experiment_id: str, unit: str) -> str | None:
         member = self._members.get((experiment_id, unit))
         return member[0] if member else None
@@ -75,12 +87,32 @@ class MemoryExperimentStore:
     def close(self) -> None:
         pass
 
-    def _join(self, experiment: str, unit: str, arm: str) -> list:
+    def _join(self, experiment: str, unit: str, arm: str, day) -> list:
+        from engine.learning.tracking import ArmDay
+
         member = self._members.get((experiment, unit))
         if member is None:
-            member = self._members[(experiment, unit)] = [arm, False]
+            member = self._members[(experiment, unit)] = [arm, False, 0.0]
             self._count(experiment, arm, "units", 1)
+            self._add_day(experiment, arm, day, ArmDay(joined=1))
         return member
+
+    def _convert(self, experiment: str, member: list, value: float, day) -> None:
+        from engine.learning.tracking import ArmDay
+
+        before = member[2]
+        member[2] = before + value
+        self._add_day(experiment, member[0], day,
+                      ArmDay(0, 1, value, value * (2 * before + value)))
+        if not member[1]:
+            member[1] = True
+            self._count(experiment, member[0], "conversions", 1)
+            self._count(experiment, member[0], "revenue", value)
+
+    def _add_day(self, experiment: str, arm: str, day, counters) -> None:
+        days = self._days.setdefault(experiment, {})
+        key = (arm, day)
+        days[key] = days[key].plus(counters) if key in days else counters
 
     def _count(self, experiment: str, arm: str, name: str, amount: float) -> None:
         counts = self._arms.setdefault((experiment, arm), {})

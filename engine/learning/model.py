@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 EXPLORATIONS = ("thompson", "greedy")
@@ -31,10 +32,10 @@ class LearningPlan:
     segment_by: tuple[tuple[str, Any], ...] = ()
     exploration: str = "thompson"
 
-    @property
+    @cached_property
     def counts_key(self) -> str:
         """What counts are kept under, beside the pack name: sums scaled with another
-        half-life cannot be added to these."""
+        half-life cannot be added to these (computed once: every decision asks)."""
         return f"h{int(self.half_life.total_seconds())}"
 
 

@@ -7,6 +7,12 @@ in the process and applies them to an ``ExperimentStore`` in one batch every
 (the store keeps members), a conversion once per member. Exposures already sent
 by this process are not sent again (a bounded memory of recent members).
 
+Every goal event (or goal outcome) of a member also counts, whole, in the
+arm's daily counters (``ArmDay``): what a holdout's incremental revenue is
+computed from (engine.learning.incremental). The changes of one local day of
+the pack's timezone go in their own batch, applied once by its id: a batch
+retried after a timeout does not count twice.
+
 It also concludes ``auto_optimise`` experiments: every ``refresh_s`` seconds
 it reads their arms and, once a winner is significant (see
 engine.learning.experiment_report), sets it on the plan, so that every contact
@@ -17,9 +23,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Callable, Protocol
 
 from engine.journeys.graph import successors
@@ -40,27 +47,55 @@ class ArmCounts:
     complained: int = 0
 
 
+@dataclass(frozen=True)
+class ArmDay:
+    """One arm's counters of one local day: units that joined, goal events of
+    members (every one, not only the first), their value, and the growth of the
+    members' squared goal value since they joined (sum over members of
+    ``(r + v)**2 - r**2`` for a value ``v`` after ``r``; see
+    engine.learning.incremental for what it bounds)."""
+
+    joined: int = 0
+    goal_events: int = 0
+    goal_revenue: float = 0.0
+    goal_square: float = 0.0
+
+    def plus(self, other: ArmDay) -> ArmDay:
+        return ArmDay(self.joined + other.joined, self.goal_events + other.goal_events,
+                      self.goal_revenue + other.goal_revenue,
+                      self.goal_square + other.goal_square)
+
+
 @dataclass
 class ExperimentBatch:
     """Changes to apply, in order: exposures (experiment, unit, arm); conversions
     (experiment, unit, arm to join with or None for members only, value); churn
-    (experiment, unit, outcome) for members."""
+    (experiment, unit, outcome) for members. ``day``: the local day the changes
+    count on (None: the UTC date of the time they are applied); ``batch_id``:
+    applied once."""
 
     exposures: list[tuple[str, str, str]] = field(default_factory=list)
     conversions: list[tuple[str, str, str | None, float]] = field(default_factory=list)
     churn: list[tuple[str, str, str]] = field(default_factory=list)
+    day: date | None = None
+    batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __bool__(self) -> bool:
         return bool(self.exposures or self.conversions or self.churn)
 
 
 class ExperimentStore(Protocol):
-    def apply(self, batch: ExperimentBatch, at: datetime) -> None:
-        """Apply every change atomically: a unit joins an experiment once (its first
-        arm stays), converts once; churn counts for members only."""
+    def apply(self, batch: ExperimentBatch, at: datetime) -> bool:
+        """Apply every change atomically, once per ``batch.batch_id`` (False, and
+        nothing changed, for a batch applied before): a unit joins an experiment
+        once (its first arm stays), converts once; churn counts for members only;
+        every conversion of a member adds to its arm's ``ArmDay`` of ``batch.day``."""
 
     def arms(self, experiment_id: str) -> dict[str, ArmCounts]:
         """Per arm, what the store counted."""
+
+    def arm_days(self, experiment_id: str) -> dict[tuple[str, date], ArmDay]:
+        """Per (arm, local day), the daily counters."""
 
     def arm_of(self, experiment_id: str, unit: str) -> str | None:
         """The arm a unit joined, or None."""
@@ -86,6 +121,7 @@ class ExperimentTracker:
         self.monotonic = monotonic
         self._lock = threading.RLock()
         self._batch = ExperimentBatch()
+        self._ready: list[ExperimentBatch] = []  # earlier days' batches, or batches that failed
         self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._flushed_at = monotonic()
         self._checked_at = -1e18
@@ -105,7 +141,7 @@ class ExperimentTracker:
                 if experiment is None or (experiment.kind == "variants"
                                           and experiment.action not in chosen):
                     continue
-                self._expose(experiment_id, contact_id, arm)
+                self._expose(plan, experiment_id, contact_id, arm)
             self._maybe_flush()
         self._maybe_conclude(plan)
 
@@ -117,10 +153,10 @@ class ExperimentTracker:
                 if unit is None:
                     continue
                 if report.outcome == experiment.goal.outcome:
-                    self._batch.conversions.append((experiment.id, unit, arm,
-                                                    _number(report.value)))
+                    self._current(plan).conversions.append((experiment.id, unit, arm,
+                                                            _number(report.value)))
                 elif report.outcome in CHURN:
-                    self._batch.churn.append((experiment.id, unit, report.outcome))
+                    self._current(plan).churn.append((experiment.id, unit, report.outcome))
             self._maybe_flush()
 
     def decision_recorded(self, plan: Any, request: Any, entries: Any) -> None:
@@ -133,27 +169,35 @@ class ExperimentTracker:
                 goal = experiment.goal
                 if goal.event == event.type and experiment.kind != "split":
                     value = event.data.get(goal.value) if goal.value else None
-                    self._batch.conversions.append((experiment.id, event.contact_id, None,
-                                                    _number(value)))
+                    self._current(plan).conversions.append(
+                        (experiment.id, event.contact_id, None, _number(value)))
             self._maybe_flush()
 
     # --- the store ----------------------------------------------------------------
 
     def flush(self) -> None:
+        """Apply the pending batches in order; one that fails is kept, with those
+        after it, and sent again later with the same id (counted once)."""
         with self._lock:
-            batch, self._batch = self._batch, ExperimentBatch()
+            batches = self._ready + ([self._batch] if self._batch else [])
+            self._ready, self._batch = [], ExperimentBatch(day=self._batch.day)
             self._flushed_at = self.monotonic()
-            if not batch:
-                return
-            try:
-                self.store.apply(batch, self.clock())
-            except Exception:
-                log.warning("could not store experiment changes; retrying later", exc_info=True)
-                self._batch = _joined(batch, self._batch)
+            for number, batch in enumerate(batches):
+                try:
+                    self.store.apply(batch, self.clock())
+                except Exception:
+                    log.warning("could not store experiment changes; retrying later",
+                                exc_info=True)
+                    self._ready = batches[number:]
+                    return
 
     def arms(self, experiment_id: str) -> dict[str, ArmCounts]:
         self.flush()
         return self.store.arms(experiment_id)
+
+    def arm_days(self, experiment_id: str) -> dict[tuple[str, date], ArmDay]:
+        self.flush()
+        return self.store.arm_days(experiment_id)
 
     def flush_if_due(self) -> None:
         """``flush`` when there are changes and ``flush_s`` has passed."""
@@ -163,7 +207,17 @@ class ExperimentTracker:
     def close(self) -> None:
         self.flush()
 
-    def _expose(self, experiment_id: str, unit: str, arm: str) -> None:
+    def _current(self, plan: Any) -> ExperimentBatch:
+        """The batch of today's changes (the pack's timezone); yesterday's waits for
+        the next flush in ``_ready``."""
+        day = self.clock().astimezone(plan.tz).date()
+        if self._batch.day != day:
+            if self._batch:
+                self._ready.append(self._batch)
+            self._batch = ExperimentBatch(day=day)
+        return self._batch
+
+    def _expose(self, plan: Any, experiment_id: str, unit: str, arm: str) -> None:
         key = (experiment_id, unit)
         if key in self._sent:
             self._sent.move_to_end(key)
@@ -171,10 +225,10 @@ class ExperimentTracker:
         self._sent[key] = None
         if len(self._sent) > REMEMBERED:
             self._sent.popitem(last=False)
-        self._batch.exposures.append((experiment_id, unit, arm))
+        self._current(plan).exposures.append((experiment_id, unit, arm))
 
     def _maybe_flush(self) -> None:
-        if self._batch and self.monotonic() - self._flushed_at >= self.flush_s:
+        if (self._batch or self._ready) and self.monotonic() - self._flushed_at >= self.flush_s:
             self.flush()
 
     def _maybe_conclude(self, plan: Any) -> None:
@@ -228,7 +282,3 @@ def _after(journey: Any, split: Any) -> set[str]:
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
-
-def _joined(first: ExperimentBatch, second: ExperimentBatch) -> ExperimentBatch:
-    return ExperimentBatch(first.exposures + second.exposures,
-                           first.conversions + second.conversions, first.churn + second.churn)

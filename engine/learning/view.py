@@ -4,10 +4,17 @@ and the probability the policy had of choosing it.
 
 Without a learner (pack tests, simulations on a throwaway store) a learned
 propensity is its prior mean: answers stay deterministic.
+
+Posteriors are computed at the decision's time truncated to the second (evidence
+decays by at most 2 ** (1 s / half-life) - 1, under 0.02 % with the shortest
+half-life of 1 h), so that decisions of the same second share them: the learner
+keeps each (action, segment) posterior until the counts behind it change (its
+refresh, or this process's own evidence) or the second does.
 """
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any
 
 from engine.decision.scoring import arbitration_score
@@ -23,15 +30,15 @@ class LearningView:
         self.learning = plan.learning
         self.scope = scope
         self.decision_id = decision_id
-        self.counts = plan.learner.counts(plan) if plan.learner is not None else None
+        learner = plan.learner
+        self.counts = learner.counts(plan) if learner is not None else None
+        self.exploring = self.counts is not None and self.learning.exploration == "thompson"
         self._segment: str | None = None
         self._rng: random.Random | None = None
         self._scale: float | None = None
+        self._second: datetime | None = None
+        self._posteriors = learner.posteriors(plan) if learner is not None else None
         self.used: dict[str, tuple[float, Posterior]] = {}
-
-    @property
-    def exploring(self) -> bool:
-        return self.counts is not None and self.learning.exploration == "thompson"
 
     @property
     def segment(self) -> str:
@@ -42,15 +49,32 @@ class LearningView:
         return self._segment
 
     def posterior(self, action: Any) -> Posterior:
+        """The action's posterior in the contact's segment (shared by the decisions of
+        the same second while its counts stay the same objects)."""
         learned: Learned = action.propensity
-        learning = self.learning
         counts = self.counts or {}
-        now = self.scope.now
+        segment = self.segment
+        levels = tuple(counts.get((action.id, level))
+                       for level in ("", *segment_levels(segment)))
+        if self._second is None:
+            self._second = self.scope.now.replace(microsecond=0)
+        key = (action.id, segment, learned.prior, self.learning.prior_weight)
+        cache = self._posteriors
+        found = cache.get(key) if cache is not None else None
+        if (found is not None and found[1] == self._second
+                and all(a is b for a, b in zip(found[0], levels, strict=True))):
+            return found[2]
+        belief = self._posterior(learned.prior, levels)
+        if cache is not None:
+            cache[key] = (levels, self._second, belief)
+        return belief
+
+    def _posterior(self, prior: float, levels: tuple) -> Posterior:
+        """The action's posterior nested through the segment's levels (broadest first)."""
+        learning, now = self.learning, self._second
         if self._scale is None:
             self._scale = weight_at(now, learning.half_life)
-        levels = ["", *segment_levels(self.segment)]
-        return nested_posterior(learned.prior, learning.prior_weight,
-                                [counts.get((action.id, level)) for level in levels], now,
+        return nested_posterior(prior, learning.prior_weight, list(levels), now,
                                 learning.half_life, self._scale)
 
     def propensity(self, action: Any) -> float:
@@ -85,33 +109,37 @@ class LearningView:
         """Per chosen action, the probability that a Thompson draw ranks it within
         ``limit``: exact (1) without exploration, else estimated from fresh draws,
         counting the decision's own draw among them (so never 0)."""
+        if not self.exploring or len(survivors) <= limit:
+            return {}
         learned = [i for i, (_, action) in enumerate(survivors)
                    if isinstance(action.propensity, Learned)]
-        if not self.exploring or not learned or len(survivors) <= limit:
+        if not learned:
             return {}
         if self.plan.arbitration.reads_scope:
-            return self._estimate(ctx, survivors, learned, chosen_ids, limit)
+            return _probabilities(self._times_within(ctx, survivors, learned, limit),
+                                  chosen_ids)
         # Scores that read nothing of the contact: the probability depends on the
-        # candidates, the segment and the posteriors only; estimated once per refresh.
-        key = (ctx.channel.name, self.segment, frozenset(a.id for _, a in survivors),
-               tuple(chosen_ids), limit)
+        # candidates, the segment and the posteriors only; estimated once per refresh,
+        # and the same draws answer for whichever actions a decision chose.
+        key = (ctx.channel.name, self.segment, frozenset(a.id for _, a in survivors), limit)
         cache = self.plan.learner.choices(self.plan)
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = self._estimate(ctx, survivors, learned, chosen_ids, limit)
-        return found
+        within = cache.get(key)
+        if within is None:
+            within = cache[key] = self._times_within(ctx, survivors, learned, limit)
+        return _probabilities(within, chosen_ids)
 
-    def _estimate(self, ctx: Any, survivors: list, learned: list[int], chosen_ids: list[str],
-                  limit: int) -> dict[str, float]:
+    def _times_within(self, ctx: Any, survivors: list, learned: list[int],
+                      limit: int) -> dict[str, int]:
+        """Per action, how many of CHOICE_DRAWS fresh Thompson draws rank it within
+        ``limit`` (seeded by the decision id: a replay draws the same)."""
         rng = random.Random(f"{self.decision_id}\x1fchoice")
         beliefs = {i: self.used[survivors[i][1].id][1] if survivors[i][1].id in self.used
                    else self.posterior(survivors[i][1]) for i in learned}
-        wins = dict.fromkeys(chosen_ids, 1)
+        within: dict[str, int] = {}
         for _ in range(CHOICE_DRAWS):
             for action_id in self._ranked_ids(ctx, survivors, beliefs, rng)[:limit]:
-                if action_id in wins:
-                    wins[action_id] += 1
-        return {a: float(f"{n / (CHOICE_DRAWS + 1):.6g}") for a, n in wins.items()}
+                within[action_id] = within.get(action_id, 0) + 1
+        return within
 
     def _ranked_ids(self, ctx: Any, survivors: list, beliefs: dict, rng) -> list[str]:
         scored = []
@@ -122,3 +150,9 @@ class LearningView:
             scored.append((-score, -action.priority, action.index, action.id))
         scored.sort()
         return [item[3] for item in scored]
+
+
+def _probabilities(within: dict[str, int], chosen_ids: list[str]) -> dict[str, float]:
+    """Each chosen action's probability, counting the decision's own draw among the
+    estimate's (so never 0 for a choice the draws never made)."""
+    return {a: float(f"{(within.get(a, 0) + 1) / (CHOICE_DRAWS + 1):.6g}") for a in chosen_ids}

@@ -7,6 +7,12 @@ reached, ``cost`` (the channel's cost per message), ``conversions`` and
 times its price), ``net_value = revenue - cost - churn_cost`` and
 ``roi = net_value / cost`` (None when nothing was spent). Outcomes count on
 the day of the message they follow.
+
+Each program row also says what its messages earned beyond its holdout's
+control group over the same days (``incremental_revenue`` with a 95 %
+interval, or None and ``incremental_reason``), from a ``HoldoutBaseline``
+(engine.learning.incremental reads it from the experiments' daily counters);
+``holdouts`` lists the arms of each holdout used.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Mapping, Protocol
 
+from engine.learning.incremental import HoldoutBaselines
 from engine.reports.model import DayKey, ReportData, Tally
 
 MAX_DAYS = 400
@@ -22,11 +29,19 @@ PRECISION = 6
 
 
 class HoldoutBaseline(Protocol):
-    """What a program's holdout says it would have earned without its messages
-    (engine.learning experiments, when they exist)."""
+    """What a program's holdout says its messages earned beyond its control group
+    (engine.learning.incremental.HoldoutBaselines)."""
 
-    def incremental_revenue(self, program: str, start: date, end: date,
-                            revenue: float, contacts: int | None) -> float | None: ...
+    def incremental(self, program: str, start: date, end: date) -> Mapping[str, Any]:
+        """The program row's ``incremental_revenue``, ``incremental_low``,
+        ``incremental_high``, ``incremental_reason`` and ``holdout`` (its id)."""
+
+    def holdouts(self, start: date, end: date) -> list[dict[str, Any]]:
+        """Each holdout ``incremental`` used: its arms over the range."""
+
+
+NOT_READ = {"incremental_revenue": None, "incremental_low": None, "incremental_high": None,
+            "incremental_reason": "no experiment counters were read", "holdout": None}
 
 
 @dataclass(frozen=True)
@@ -62,10 +77,13 @@ def default_range(today: date, start: date | None = None,
 
 
 def read_report(plan: Any, store: Any, period: ReportRange,
-                holdouts: HoldoutBaseline | None = None) -> dict[str, Any]:
+                experiments: Any = None) -> dict[str, Any]:
     """The report of ``plan``'s pack over ``period`` from a ReportStore, valued at
-    the plan's ``costs`` (what the API and the CLI both call)."""
+    the plan's ``costs``, with incremental revenue against the holdouts counted in
+    ``experiments`` (an ExperimentStore, or the tracker in front of one): what the
+    API and the CLI both call."""
     data = store.read(plan.name, period.start, period.end)
+    holdouts = HoldoutBaselines(plan, experiments) if experiments is not None else None
     return program_report(plan.name, plan.costs, data, period, holdouts)
 
 
@@ -81,7 +99,8 @@ def figures(tally: Tally, costs: Mapping[str, float], contacts: int | None) -> d
         "complaints": tally.outcomes.get("complained", 0),
         "churn_cost": _money(churn), "net_value": _money(net),
         "roi": _money(net / tally.cost) if tally.cost > 0 else None,
-        # Revenue beyond what the program's holdout earned: None until holdouts exist.
+        # Measured per program against its holdout (program rows); None for actions
+        # and totals, which no holdout measures on their own.
         "incremental_revenue": None,
     }
 
@@ -103,6 +122,7 @@ def program_report(pack: str, costs: Mapping[str, float], data: ReportData,
         "costs": dict(costs), "contacts_method": data.contacts_method,
         "programs": programs, "totals": figures(total, costs, None),
         "weeks": weekly_net_value(data.tallies, costs, period),
+        "holdouts": holdouts.holdouts(period.start, period.end) if holdouts else [],
     }
 
 
@@ -127,9 +147,8 @@ def _program(name: str, actions: Mapping[tuple[str, str], Tally], costs: Mapping
              holdouts: HoldoutBaseline | None) -> dict[str, Any]:
     total = _sum(actions.values())
     row = {"program": name, **figures(total, costs, data.program_contacts.get(name))}
-    if holdouts is not None:
-        row["incremental_revenue"] = holdouts.incremental_revenue(
-            name, period.start, period.end, total.revenue, row["contacts"])
+    row.update(holdouts.incremental(name, period.start, period.end) if holdouts is not None
+               else NOT_READ)
     row["actions"] = [{"action": action, "channel": channel,
                        **figures(tally, costs, data.contacts.get((name, action, channel)))}
                       for (action, channel), tally in sorted(actions.items())]

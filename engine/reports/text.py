@@ -23,7 +23,35 @@ def report_table(report: dict[str, Any]) -> str:
     if not report["programs"]:
         lines.append("(nothing recorded in this range)")
     lines.append(_row("total", "", report["totals"]))
+    if report["programs"]:
+        lines += incremental_lines(report)
     return "\n".join(lines)
+
+
+def incremental_lines(report: dict[str, Any]) -> list[str]:
+    """Each program's incremental revenue (or why none), then each holdout's arms."""
+    lines = ["", "incremental revenue against the holdout (goal revenue beyond its control "
+                 "group over the range, 95 % interval):"]
+    shared = {h["experiment"]: len(h["programs"]) for h in report.get("holdouts", [])}
+    for program in report["programs"]:
+        figure = program.get("incremental_revenue")
+        if figure is None:
+            text = f"- ({program.get('incremental_reason')})"
+        else:
+            text = (f"{figure:,.2f} [{program['incremental_low']:,.2f}, "
+                    f"{program['incremental_high']:,.2f}]")
+        holdout = program.get("holdout")
+        if holdout:
+            together = shared.get(holdout, 1)
+            text += f" {holdout}" + (f", shared by {together} programs" if together > 1 else "")
+        lines.append(f"  {program['program'][:NAME_WIDTH].ljust(NAME_WIDTH)} {text}")
+    for holdout in report.get("holdouts", []):
+        arms = "; ".join(f"{name} {arm['units']:,} contacts, {arm['goal_events']:,} goal "
+                         f"events, {arm['revenue']:,.2f} ({arm['revenue_per_unit']:,.2f} each)"
+                         for name, arm in (("treatment", holdout["treatment"]),
+                                           ("control", holdout["control"])))
+        lines.append(f"  {holdout['experiment']}: {arms}")
+    return lines
 
 
 def _row(name: str, channel: str, figures: dict[str, Any] | None) -> str:
