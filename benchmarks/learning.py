@@ -10,7 +10,8 @@
    through the real decision path (engine.service.DecisionService with its
    learner and in-memory stores; time is simulated, no HTTP, no journey worker);
    a conversion is drawn from the true appetence and reported as an outcome, an
-   unsubscription revokes consent. Three packs, with the same pressure rules:
+   unsubscription revokes consent. Decision ids are fixed per seed, day and
+   contact (they seed the Thompson draws), so a seed's run repeats exactly. Three packs, with the same pressure rules:
    (a) static priorities, (b) the same offers with ``learned(0.05)`` propensities
    and segment learning, (c) an oracle reading each contact's true base
    appetence. Net value = revenue - channel cost - 40 per unsubscription.
@@ -131,8 +132,9 @@ def simulate(kind: str, people: list[dict], days: int, seed: int) -> dict[str, f
             if person["id"] not in subscribed:
                 continue
             clock[0] = START + timedelta(days=day, seconds=number)
+            # Fixed decision ids: they seed the posterior draws, so a seed's run repeats.
             result = service.decide(DecisionRequest(contact_id=person["id"], channel="email",
-                                                    at=clock[0]))
+                                                    at=clock[0]), f"s{seed}-d{day}-{number}")
             if not result.decision.actions:
                 continue
             offer = result.decision.actions[0].action_id
