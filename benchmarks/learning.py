@@ -11,7 +11,8 @@
    learner and in-memory stores; time is simulated, no HTTP, no journey worker);
    a conversion is drawn from the true appetence and reported as an outcome, an
    unsubscription revokes consent. Decision ids are fixed per seed, day and
-   contact (they seed the Thompson draws), so a seed's run repeats exactly. Three packs, with the same pressure rules:
+   contact (they seed the Thompson draws), so a seed's run repeats exactly.
+   Three packs, with the same pressure rules:
    (a) static priorities, (b) the same offers with ``learned(0.05)`` propensities
    and segment learning, (c) an oracle reading each contact's true base
    appetence. Net value = revenue - channel cost - 40 per unsubscription.
