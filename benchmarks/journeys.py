@@ -40,8 +40,8 @@ from engine.journeys.runner import JourneyService  # noqa: E402
 from engine.language.compiler import load_pack  # noqa: E402
 from engine.model import ContactRecord  # noqa: E402
 from engine.service import ActivePack, DecisionService  # noqa: E402
-from store.redis_journeys import RedisJourneyStore  # noqa: E402
-from store.redis_store import RedisStore  # noqa: E402
+from store.redis.contacts import RedisStore  # noqa: E402
+from store.redis.journeys import RedisJourneyStore  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
 
 PACK = ROOT / "tests" / "packs" / "journeys.yaml"

@@ -39,7 +39,7 @@ from engine.model import (  # noqa: E402
     Reservation,
     WindowCheck,
 )
-from store.redis_store import RedisStore  # noqa: E402
+from store.redis.contacts import RedisStore  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
 
 CHANNELS = ("email", "sms", "call", "mail", "web")

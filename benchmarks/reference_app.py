@@ -22,7 +22,7 @@ READ = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
         redis.call('GET', KEYS[3]) or ''}
 """
-# The store's history log (store/history_log.py): a record per entry after a
+# The store's history log (store/redis/history_log.py): a record per entry after a
 # newline, its time the seventh field.
 RESERVE = """
 local log = redis.call('GET', KEYS[1]) or ''

@@ -36,11 +36,11 @@ def store_from_url(url: str, options: Mapping[str, Any] | None = None) -> Contac
 
         return MemoryStore()
     if url.startswith(SQLITE_PREFIX):
-        from store.sqlite import SQLiteStore
+        from store.sqlite.contacts import SQLiteStore
 
         return SQLiteStore(_sqlite_path(url))
     if url.startswith(REDIS_PREFIXES):
-        from store.redis_store import RedisStore
+        from store.redis.contacts import RedisStore
 
         return RedisStore(url, **(options or {}))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
@@ -64,11 +64,11 @@ def journeys_from_url(url: str, options: Mapping[str, Any] | None = None):
 
         return MemoryJourneyStore()
     if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_journeys import SQLiteJourneyStore
+        from store.sqlite.journeys import SQLiteJourneyStore
 
         return SQLiteJourneyStore(_sqlite_path(url))
     if url.startswith(REDIS_PREFIXES):
-        from store.redis_journeys import RedisJourneyStore
+        from store.redis.journeys import RedisJourneyStore
 
         return RedisJourneyStore(url, **(options or {}))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
@@ -82,11 +82,11 @@ def agenda_from_url(url: str, options: Mapping[str, Any] | None = None) -> Agend
 
         return MemoryAgendaStore()
     if url.startswith(SQLITE_PREFIX):
-        from store.sqlite_agenda import SQLiteAgendaStore
+        from store.sqlite.agenda import SQLiteAgendaStore
 
         return SQLiteAgendaStore(_sqlite_path(url))
     if url.startswith(REDIS_PREFIXES):
-        from store.redis_agenda import RedisAgendaStore
+        from store.redis.agenda import RedisAgendaStore
 
         return RedisAgendaStore(url, **(options or {}))
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
@@ -95,36 +95,36 @@ def agenda_from_url(url: str, options: Mapping[str, Any] | None = None) -> Agend
 def packs_from_url(url: str, options: Mapping[str, Any] | None = None):
     """The PackRegistry (pack versions, activations, audit log)."""
     return _beside_contacts(url, options, "engine.authoring.memory:MemoryPackRegistry",
-                            "store.sqlite_packs:SQLitePackRegistry",
-                            "store.redis_packs:RedisPackRegistry")
+                            "store.sqlite.packs:SQLitePackRegistry",
+                            "store.redis.packs:RedisPackRegistry")
 
 
 def learning_from_url(url: str, options: Mapping[str, Any] | None = None):
     """The LearningStore (counts behind learned propensities)."""
     return _beside_contacts(url, options, "engine.learning.memory:MemoryLearningStore",
-                            "store.sqlite_learning:SQLiteLearningStore",
-                            "store.redis_learning:RedisLearningStore")
+                            "store.sqlite.learning:SQLiteLearningStore",
+                            "store.redis.learning:RedisLearningStore")
 
 
 def experiments_from_url(url: str, options: Mapping[str, Any] | None = None):
     """The ExperimentStore (members and arm counts of experiments)."""
     return _beside_contacts(url, options, "engine.learning.memory:MemoryExperimentStore",
-                            "store.sqlite_experiments:SQLiteExperimentStore",
-                            "store.redis_experiments:RedisExperimentStore")
+                            "store.sqlite.experiments:SQLiteExperimentStore",
+                            "store.redis.experiments:RedisExperimentStore")
 
 
 def reports_from_url(url: str, options: Mapping[str, Any] | None = None):
     """The ReportStore (daily counters of the ROI report)."""
     return _beside_contacts(url, options, "engine.reports.memory:MemoryReportStore",
-                            "store.sqlite_reports:SQLiteReportStore",
-                            "store.redis_reports:RedisReportStore")
+                            "store.sqlite.reports:SQLiteReportStore",
+                            "store.redis.reports:RedisReportStore")
 
 
 def shadows_from_url(url: str, options: Mapping[str, Any] | None = None):
     """The ShadowStore (shadow runs of pack versions and their counters)."""
     return _beside_contacts(url, options, "engine.authoring.memory:MemoryShadowStore",
-                            "store.sqlite_packs_shadow:SQLiteShadowStore",
-                            "store.redis_packs_shadow:RedisShadowStore")
+                            "store.sqlite.packs_shadow:SQLiteShadowStore",
+                            "store.redis.packs_shadow:RedisShadowStore")
 
 
 def _beside_contacts(url: str, options: Mapping[str, Any] | None, memory: str, sqlite: str,

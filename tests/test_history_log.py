@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from engine.model import HistoryEntry, Outcome
-from store import history_log
-from store.redis_base import micros
+from store.redis import history_log
+from store.redis.base import micros
 
 T0 = datetime(2026, 11, 16, 9, 0, 0, 123456, tzinfo=timezone.utc)
 EMBEDDED_ID = history_log.decision_id_for("c1", "0123456789abcdef0123456789abcdef")

@@ -19,7 +19,7 @@ from engine.journeys.model import (
     RunUpdate,
 )
 from store import journeys_from_url
-from store.redis_journeys import SHARDS, shard_of
+from store.redis.journeys import SHARDS, shard_of
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)

@@ -14,8 +14,8 @@ from engine.journeys.memory import MemoryJourneyStore
 from engine.journeys.model import ContactEvent, DueTimer, OutboxMessage, Run, RunChange, RunUpdate
 from engine.model import ContactRecord
 from store.errors import NaiveTimestamp
-from store.sqlite import SQLiteStore
-from store.sqlite_journeys import CLAIM_DUE, LEASE_READY, SQLiteJourneyStore
+from store.sqlite.contacts import SQLiteStore
+from store.sqlite.journeys import CLAIM_DUE, LEASE_READY, SQLiteJourneyStore
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)

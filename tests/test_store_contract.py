@@ -31,7 +31,7 @@ from engine.model import (
 from engine.ports import ContactStore
 from store import store_from_url
 from store.errors import UnknownStoreURL
-from store.sqlite import SQLiteStore
+from store.sqlite.contacts import SQLiteStore
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
 WEEK = timedelta(days=7)

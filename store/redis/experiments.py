@@ -1,14 +1,14 @@
 """Experiment members, arm counts and daily arm counters on Redis or Redis Cluster:
 per experiment a members hash, an arm counts hash, a daily counters hash and the
 members' running goal values, under one hash tag, changed by one Lua script per
-experiment and batch (``store/lua/experiment_apply.lua``), once per batch id (a
+experiment and batch (``store/redis/lua/experiment_apply.lua``), once per batch id (a
 marker kept an hour: see ``BATCHES_KEPT_S``)."""
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from engine.learning.tracking import ArmCounts, ArmDay, ExperimentBatch
-from store.redis_base import RedisBackend, hash_tag
+from store.redis.base import RedisBackend, hash_tag
 
 US = "\x1f"
 # A batch id is remembered for an hour: a batch whose reply was lost is sent again

@@ -1,4 +1,4 @@
--- Erase a contact's tasks and sticky agents (store/redis_agenda.py).
+-- Erase a contact's tasks and sticky agents (store/redis/agenda.py).
 --
 -- KEYS: 1 tasks (id -> JSON), 2 unassigned zset, 3 the contact's task zset,
 --   4 the contact's assignment hash, then for each of the n tasks the agenda and

@@ -1,4 +1,4 @@
--- Tasks of one agenda index, read at once (store/redis_agenda.py).
+-- Tasks of one agenda index, read at once (store/redis/agenda.py).
 --
 -- KEYS: 1 an index zset (task ids scored by micros), 2 tasks (id -> JSON)
 -- ARGV: 1 min score, 2 max score (ZRANGEBYSCORE syntax), 3 at most this many (-1: all)

@@ -1,4 +1,4 @@
--- Save one task of the agenda (store/redis_agenda.py): the version check, the
+-- Save one task of the agenda (store/redis/agenda.py): the version check, the
 -- task, its index entries, the versions of the agendas it joins and leaves and
 -- the contact's sticky agent, at once.
 --

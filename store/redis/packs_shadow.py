@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.authoring.shadow import MAX_EXAMPLES, ShadowRun
-from store.redis_base import RedisBackend
+from store.redis.base import RedisBackend
 
 KEPT_S = 30 * 24 * 3600
 

@@ -1,4 +1,4 @@
--- Record a call's result (store/redis_agenda.py): a compare-and-set of the task's
+-- Record a call's result (store/redis/agenda.py): a compare-and-set of the task's
 -- JSON, read and checked by the caller, which computed the done task.
 --
 -- KEYS: 1 tasks (id -> JSON), 2 versions (agent -> int), 3 open zset of the

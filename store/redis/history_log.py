@@ -1,7 +1,7 @@
 """A contact's history on Redis as one string: the records the Lua scripts share.
 
 One record per entry, each after a ``"\\n"``, in recording order (see
-``store/lua/history_log.lua``): decision, action, program, kind (a digit for
+``store/redis/lua/history_log.lua``): decision, action, program, kind (a digit for
 the four known kinds), channel, placement, time in integer microseconds,
 journey, run and step (and, for a learned propensity, the segment and the
 probability of the choice), separated by ``"\\x1f"``; then one ``"\\x1e"``-prefixed
@@ -26,8 +26,8 @@ from operator import attrgetter
 from typing import Any
 
 from engine.model import KINDS, HistoryEntry, Outcome
-from store.redis_base import EPOCH as _EPOCH
-from store.redis_base import from_micros
+from store.redis.base import EPOCH as _EPOCH
+from store.redis.base import from_micros
 
 # What HistoryEntry.restore does, without its call and keyword arguments: the
 # same instance state (tests/test_history_log.py holds them equal).

@@ -1,12 +1,12 @@
 """A PackRegistry on Redis or Redis Cluster: every key under one hash tag
 (``nba:{packs}:...``), so each change and its audit entry is one Lua script
-(``store/lua/packs.lua``) on the node that owns the registry. The active
+(``store/redis/lua/packs.lua``) on the node that owns the registry. The active
 version is a plain string key: the one GET every process makes about twice a
 second to follow activations."""
 from __future__ import annotations
 
 from engine.authoring.model import AuditEntry, PackMeta
-from store.redis_base import RedisBackend
+from store.redis.base import RedisBackend
 
 PARTS = ("meta", "source", "order", "stack", "active", "audit", "audit_seq")
 

@@ -1,4 +1,4 @@
-"""An AgendaStore in the SQLite file of the contact store (``store.sqlite``).
+"""An AgendaStore in the SQLite file of the contact store (``store.sqlite.contacts``).
 
 Every write is one ``BEGIN IMMEDIATE`` transaction: ``save_task`` checks the
 agenda's version under the write lock, then writes the task, bumps the
@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.agenda.model import OPEN_STATES, Agent, Task, TaskResult
 from store.errors import NaiveTimestamp
-from store.sqlite import SQLiteConnections
+from store.sqlite.contacts import SQLiteConnections
 
 # This exact text is both the partial indexes' WHERE and the queries' condition,
 # so that SQLite knows the indexes apply.

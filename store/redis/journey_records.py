@@ -1,6 +1,6 @@
 """How the Redis journey store writes its records: the due queue's shards and
 members, a contact's journey hash fields, the payload of the contact's script
-and the pending publications of a commit (see store/redis_journeys.py)."""
+and the pending publications of a commit (see store/redis/journeys.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from engine.journeys.model import (
     watch_timer_key,
 )
 from engine.journeys.ports import MAX_EVENTS_PER_CONTACT
-from store.redis_base import from_micros, micros
+from store.redis.base import from_micros, micros
 
 SHARDS = 16
 SEP = "\x1f"

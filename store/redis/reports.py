@@ -3,7 +3,7 @@ sums (field ``program \\x1f action \\x1f channel \\x1f measure``, grown with
 HINCRBYFLOAT) and one HyperLogLog of the contacts reached per program, action
 and channel (distinct contacts over a range are estimated by PFCOUNT over the
 days' HyperLogLogs, about 0.81 % standard error). Every key of a pack shares
-its hash tag, so one Lua script (``store/lua/reports_add.lua``) applies a
+its hash tag, so one Lua script (``store/redis/lua/reports_add.lua``) applies a
 batch atomically, once per batch id, and one PFCOUNT (in ``reports_contacts.lua``) unions
 any range of days on a cluster; writes are one batch per process every second or so, so the one
 slot per pack is not a hot spot."""
@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any, Mapping
 
 from engine.reports.model import DayKey, ReportData, RowKey, Tally
-from store.redis_base import RedisBackend, hash_tag
+from store.redis.base import RedisBackend, hash_tag
 
 US = "\x1f"
 BATCH_MARKER_TTL_S = 7 * 86400

@@ -1,4 +1,4 @@
--- The contact's part of a journey commit (store/redis_journeys.py, step 2):
+-- The contact's part of a journey commit (store/redis/journeys.py, step 2):
 -- event dedupe and a compare-and-set on every run's seq, then, only if all
 -- hold, the event, runs, deleted runs, watches and the pending publication.
 --

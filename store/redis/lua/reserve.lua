@@ -6,7 +6,7 @@
 -- KEYS: log, seen, then the old layout's hist, out, times, touch, seq (one
 --       contact, one hash slot; see history_log.lua), then r.ncap capacity
 --       counters, then r.nidx decision index keys.
--- ARGV[1]: the reservation as JSON (see store/redis_store.py, _reservation_json).
+-- ARGV[1]: the reservation as JSON (see store/redis/contacts.py, _reservation_json).
 -- Returns {ok (0/1), failed rule ids, full channels, already recorded (0/1)}.
 --#include history_log
 local r = cjson.decode(ARGV[1])

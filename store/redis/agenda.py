@@ -39,7 +39,7 @@ from typing import Any
 
 from engine.agenda.model import Agent, Task, TaskResult
 from engine.errors import StoreUnavailable
-from store.redis_base import RedisBackend, micros
+from store.redis.base import RedisBackend, micros
 
 TAG = "{agenda}"
 # A script that learns the stored task moved since it was read is called again.

@@ -19,7 +19,7 @@ Key layout (``nba`` is the prefix; ``{...}`` the hash tag that picks the slot):
   end. ``i`` puts shard n in the n-th sixteenth of the cluster's slots, so
   the shards spread evenly over the masters (which own slot ranges).
 - ``nba:{outbox:<channel>}:*``: bodies, states, attempts, errors, the ready
-  queue and one index per state (store/lua/journey_outbox.lua).
+  queue and one index per state (store/redis/lua/journey_outbox.lua).
 - ``nba:{counts:<journey>}``: a journey's counters.
 
 A commit touches several slots, so it goes in steps, each one atomic:
@@ -58,9 +58,9 @@ from engine.journeys.model import (
     OutboxMessage,
     RunChange,
 )
-from store import redis_journey_records as encoding
-from store.redis_base import RedisBackend, ScriptCall, from_micros, hash_tag, micros
-from store.redis_journey_records import SEP, SHARDS, shard_of, shard_tags
+from store.redis import journey_records as encoding
+from store.redis.base import RedisBackend, ScriptCall, from_micros, hash_tag, micros
+from store.redis.journey_records import SEP, SHARDS, shard_of, shard_tags
 
 CLAIM_ROUNDS = 3  # claims lost to another worker are made up for this many times
 ACKED_KEEP = timedelta(days=7)  # then an acked body goes (its id stays, never queued again)

@@ -1,4 +1,4 @@
-"""A JourneyStore in the SQLite file of the contact store (``store.sqlite``).
+"""A JourneyStore in the SQLite file of the contact store (``store.sqlite.contacts``).
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so a commit's checks (the
 event's id, every run's seq) and its writes happen under the write lock, and
@@ -26,7 +26,7 @@ from engine.journeys.model import (
 )
 from engine.journeys.ports import MAX_EVENTS_PER_CONTACT
 from store.errors import NaiveTimestamp
-from store.sqlite import SQLiteConnections
+from store.sqlite.contacts import SQLiteConnections
 
 # Leasable message states: this exact text is both the outbox index's WHERE and
 # the lease query's condition, so that SQLite knows the partial index applies.

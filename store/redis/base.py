@@ -1,11 +1,11 @@
 """What every Redis backend shares: one client per process, calls under a
-circuit breaker with bounded retries, Lua scripts shipped in ``store/lua/``,
+circuit breaker with bounded retries, Lua scripts shipped in ``store/redis/lua/``,
 and the escaping that turns any id into a hash tag.
 
 A client is created on first use in each process (never before gunicorn or
 the worker forks) and reconnects by itself. Calls have explicit socket
 timeouts, a bounded number of immediate retries and a circuit breaker
-(store/breaker.py): an unreachable Redis costs one fast StoreUnavailable,
+(store/redis/breaker.py): an unreachable Redis costs one fast StoreUnavailable,
 not a stall per request.
 """
 
@@ -22,8 +22,8 @@ import redis
 from redis import exceptions as rx
 
 from engine.errors import StoreUnavailable
-from store.breaker import CircuitBreaker, CircuitOpen
 from store.errors import NaiveTimestamp
+from store.redis.breaker import CircuitBreaker, CircuitOpen
 
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -199,9 +199,9 @@ def hash_tag(text: str) -> str:
 
 
 def lua(name: str) -> str:
-    """The text of ``store/lua/<name>.lua``, each ``--#include other`` line replaced by
-    the text of ``store/lua/other.lua`` (code several scripts share)."""
-    text = resources.files("store").joinpath("lua", f"{name}.lua").read_text()
+    """The text of ``store/redis/lua/<name>.lua``, each ``--#include other`` line replaced by
+    the text of ``store/redis/lua/other.lua`` (code several scripts share)."""
+    text = resources.files("store.redis").joinpath("lua", f"{name}.lua").read_text()
     return "\n".join(lua(line.split()[1]) if line.startswith("--#include ") else line
                      for line in text.splitlines())
 

@@ -10,7 +10,7 @@ import sqlite3
 from datetime import date, datetime
 
 from engine.learning.tracking import ArmCounts, ArmDay, ExperimentBatch
-from store.sqlite import SQLiteConnections
+from store.sqlite.contacts import SQLiteConnections
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS experiment_members (

@@ -1,7 +1,7 @@
 """A ContactStore on Redis or Redis Cluster, shared by every API machine.
 
 Every key of one contact carries the same hash tag (``nba:{<contact>}:...``),
-so the Lua scripts in ``store/lua/`` run on one node of a cluster:
+so the Lua scripts in ``store/redis/lua/`` run on one node of a cluster:
 
 - ``load.lua`` reads profile, consents and history in one round trip;
 - ``reserve.lua`` checks every window cap and records the new entries in one
@@ -9,7 +9,7 @@ so the Lua scripts in ``store/lua/`` run on one node of a cluster:
 - ``outcome.lua`` attaches an outcome once (idempotent) and revokes consent
   on ``unsubscribed``.
 
-A contact's history is one string, its log (``store/history_log.py``). Decision
+A contact's history is one string, its log (``store/redis/history_log.py``). Decision
 ids made by ``decision_id_for`` carry their contact, so that an outcome finds
 it without any index; other ids (journey steps', callers' own) are indexed
 under ``nba:decision:<id>``. Contacts stored in the earlier layout (a hash of
@@ -24,7 +24,7 @@ checks fail. A crash between the two steps can only leave a unit claimed,
 never send past a cap.
 
 Connection, timeouts, retries and the circuit breaker are shared with the
-journey store (store/redis_base.py): an unreachable Redis costs one fast
+journey store (store/redis/base.py): an unreachable Redis costs one fast
 StoreUnavailable, not a stall per request.
 """
 
@@ -46,13 +46,13 @@ from engine.model import (
     Reservation,
     ReservationResult,
 )
-from store import history_log
-from store.redis_base import RedisBackend, hash_tag
-from store.redis_base import micros as _micros
+from store.redis import history_log
+from store.redis.base import RedisBackend, hash_tag
+from store.redis.base import micros as _micros
 
 CAPACITY_TTL_S = 3 * 86_400
 # The old layout's keys ("hist", "out", "times", "touch", "seq") are read only to
-# migrate a contact into its log (store/lua/history_log.lua).
+# migrate a contact into its log (store/redis/lua/history_log.lua).
 OLD_KEYS = ("hist", "out", "times", "touch", "seq")
 CONTACT_KEYS = ("profile", "consents", "seen", "log") + OLD_KEYS
 

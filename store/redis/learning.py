@@ -1,5 +1,5 @@
 """Learning counts on Redis or Redis Cluster: one hash per pack (its own hash
-tag), grown by one Lua script per batch (``store/lua/learning_add.lua``):
+tag), grown by one Lua script per batch (``store/redis/lua/learning_add.lua``):
 HINCRBYFLOAT for the decayed sums, HINCRBY for the raw ones, so concurrent
 workers never lose an increment. Each process sends a batch about once a
 second and reads the hash every few seconds (engine.learning.learner)."""
@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from engine.learning.posterior import WARM_EXPOSURES, WARM_SUCCESSES, Counts
-from store.redis_base import RedisBackend, hash_tag
+from store.redis.base import RedisBackend, hash_tag
 
 Key = tuple[str, str]
 US = "\x1f"

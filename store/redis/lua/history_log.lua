@@ -6,7 +6,7 @@
 -- "\31" (decision, action, program, kind, channel, placement, at in integer
 -- microseconds, journey, run, step), then one "\30"-prefixed part per
 -- outcome, in the order they were recorded (outcome, at, value). See
--- store/history_log.py, which writes and reads the same records.
+-- store/redis/history_log.py, which writes and reads the same records.
 --
 -- Before this layout, entries were JSON values of a hash ('hist', with the
 -- sorted sets 'times' and 'touch', outcomes in the hash 'out' and a counter
@@ -15,7 +15,7 @@
 local US, RS = '\31', '\30'
 local KIND_CODES = {transactional = '0', service = '1', relational = '2', commercial = '3'}
 
--- Texts are percent-escaped as store/history_log.py does.
+-- Texts are percent-escaped as store/redis/history_log.py does.
 local ESCAPES = {['%'] = '%25', ['\n'] = '%0A', ['\30'] = '%1E', ['\31'] = '%1F',
                  ['\1'] = '%01'}
 
