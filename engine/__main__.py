@@ -6,11 +6,11 @@
     python -m engine schema                      (JSON Schema of packs, for editors)
     python -m engine lint rules/ [--at ISO-8601]  (findings that are not errors)
     python -m engine simulate PACK --contacts FILE|--from-store [URL] --days N [--against PACK]
-    python -m engine worker [--once [--now ISO-8601]]   (see worker.py)
-    python -m engine publish PACK --url URL [--key KEY] [--activate]   (see publish.py)
-    python -m engine evaluate --pack PACK (--log FILE | --from-store)  (see evaluate.py)
+    python -m engine worker [--once [--now ISO-8601]]   (see cli/worker.py)
+    python -m engine publish PACK --url URL [--key KEY] [--activate]   (see cli/publish.py)
+    python -m engine evaluate --pack PACK (--log FILE | --from-store)  (see cli/evaluate.py)
     python -m engine report programs [--from --to --store-url --pack --plot PNG --json]
-                                                  (ROI per program, see reports_cli.py)
+                                                  (ROI per program, see cli/reports.py)
 
 Exit codes: 0 success, 1 invalid pack, failed test (or no test ran) or lint
 findings, 2 usage.
@@ -94,7 +94,7 @@ def lint(paths: list[str], at: str | None) -> int:
 
 def stored_contacts(url: str, limit: int) -> list:
     """The contacts of the store at ``url`` (``simulate --from-store``). The store is
-    an edge, opened only here, as the worker's are in worker.py."""
+    an edge, opened only here, as the worker's are in cli/worker.py."""
     from store import store_from_url
 
     store = store_from_url(url, {"timeout_ms": 5000, "connect_timeout_ms": 2000})
@@ -107,23 +107,23 @@ def stored_contacts(url: str, limit: int) -> list:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["publish"]:
-        # An HTTP client of a running service: an edge, beside worker.py.
-        from publish import main as publish_main
+        # An HTTP client of a running service: an edge, beside cli/worker.py.
+        from cli.publish import main as publish_main
 
         return publish_main(argv[1:])
     if argv[:1] == ["evaluate"]:
         # Off-policy evaluation opens a store or a log: an edge beside wsgi.py.
-        from evaluate import main as evaluate_main
+        from cli.evaluate import main as evaluate_main
 
         return evaluate_main(argv[1:])
     if argv[:1] == ["report"]:
-        # Reads the store: an edge, beside worker.py.
-        from reports_cli import main as report_main
+        # Reads the store: an edge, beside cli/worker.py.
+        from cli.reports import main as report_main
 
         return report_main(argv[1:])
     if argv[:1] == ["worker"]:
         # The worker is an edge (it opens the stores): it lives beside wsgi.py.
-        from worker import main as worker_main
+        from cli.worker import main as worker_main
 
         return worker_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
@@ -144,12 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("vocabulary", help="print the functions packs may use")
     commands.add_parser("schema", help="print the JSON Schema of the pack language "
                                        "(for editors)")
-    commands.add_parser("worker", help="advance journey runs (see worker.py)", add_help=False)
-    commands.add_parser("publish", help="upload a pack to a running service (see publish.py)",
+    commands.add_parser("worker", help="advance journey runs (see cli/worker.py)", add_help=False)
+    commands.add_parser("publish", help="upload a pack to a running service (see cli/publish.py)",
                         add_help=False)
     commands.add_parser("evaluate", help="what a candidate pack would have earned on logged "
-                                         "decisions (see evaluate.py)", add_help=False)
-    commands.add_parser("report", help="ROI per program from the store (see reports_cli.py)",
+                                         "decisions (see cli/evaluate.py)", add_help=False)
+    commands.add_parser("report", help="ROI per program from the store (see cli/reports.py)",
                         add_help=False)
     args = parser.parse_args(argv)
     if args.command == "validate":

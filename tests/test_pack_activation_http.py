@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-import publish
+from cli import publish
 from tests.conftest import PACKS, ROOT
 from tests.servers import Gunicorn
 from tests.test_packs_api import KEYS, MINIMAL, variant

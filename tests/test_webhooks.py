@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from delivery import DeliveryConfigurationError, WebhookDelivery, verify
+from cli.delivery import DeliveryConfigurationError, WebhookDelivery, verify
 from engine.journeys.memory import MemoryJourneyStore
 from engine.journeys.model import OutboxMessage, RunChange
 from engine.plan import ChannelPlan

@@ -84,7 +84,7 @@ class FollowingDelivery:
         self.follow(plan)
 
     def follow(self, plan: Plan) -> None:
-        from delivery import WebhookDelivery
+        from cli.delivery import WebhookDelivery
 
         self.current = WebhookDelivery(self.journeys, plan.channels)
 

@@ -1,4 +1,4 @@
-"""Off-policy evaluation of a candidate pack: an edge, like worker.py (it opens
+"""Off-policy evaluation of a candidate pack: an edge, like cli/worker.py (it opens
 the store or reads a log, then calls engine.learning.evaluation).
 
     python -m engine evaluate --pack CANDIDATE --log FILE.jsonl [--json]

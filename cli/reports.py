@@ -1,4 +1,4 @@
-"""ROI reports from the command line: an edge, like worker.py (it opens the store).
+"""ROI reports from the command line: an edge, like cli/worker.py (it opens the store).
 
     python -m engine report programs [--from YYYY-MM-DD] [--to YYYY-MM-DD]
         [--store-url URL] [--pack FILE] [--plot FILE.png] [--json]

@@ -1,5 +1,5 @@
 """Publish a rule pack to a running service, for CI pipelines. An edge, like
-worker.py: it speaks HTTP to the service's /v1/packs.
+cli/worker.py: it speaks HTTP to the service's /v1/packs.
 
     python -m engine publish rules/retail.yaml --url http://nba:8000 --key KEY [--activate]
 

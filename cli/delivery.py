@@ -1,6 +1,6 @@
 """Push delivery of outboxes: POST each message of a webhook channel, signed.
 
-An edge, like wsgi.py and worker.py: it does network I/O, so it lives outside
+An edge, like wsgi.py and cli/worker.py: it does network I/O, so it lives outside
 ``engine/``. The worker calls ``WebhookDelivery.deliver(now)`` after each pass.
 
 Each message is POSTed as JSON with these headers::
