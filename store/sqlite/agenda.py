@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.agenda.model import OPEN_STATES, Agent, Task, TaskResult
 from store.errors import NaiveTimestamp
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 # This exact text is both the partial indexes' WHERE and the queries' condition,
 # so that SQLite knows the indexes apply.

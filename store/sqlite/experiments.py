@@ -10,7 +10,7 @@ import sqlite3
 from datetime import date, datetime
 
 from engine.learning.tracking import ArmCounts, ArmDay, ExperimentBatch
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS experiment_members (

@@ -26,7 +26,7 @@ from engine.journeys.model import (
 )
 from engine.journeys.ports import MAX_EVENTS_PER_CONTACT
 from store.errors import NaiveTimestamp
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 # Leasable message states: this exact text is both the outbox index's WHERE and
 # the lease query's condition, so that SQLite knows the partial index applies.

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from engine.learning.posterior import WARM_EXPOSURES, WARM_SUCCESSES, Counts
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 Key = tuple[str, str]
 SCHEMA = (

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import replace
 
 from engine.authoring.model import AuditEntry, PackMeta
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS pack_versions (

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.authoring.shadow import MAX_EXAMPLES, ShadowRun
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS shadow_runs (

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Mapping
 
 from engine.reports.model import DayKey, ReportData, Tally
-from store.sqlite.contacts import SQLiteConnections
+from store.sqlite.connections import SQLiteConnections
 
 BATCHES_KEPT_S = 7 * 86400
 SCHEMA = (
