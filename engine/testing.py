@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from engine.backends import CompiledBackend, ExecutionBackend
 from engine.errors import EngineError
 from engine.language.compiler import load_pack
-from engine.language.policies_compiler import is_journey_test
+from engine.language.pack_tests import is_journey_test
 from engine.memory import MemoryStore
 from engine.model import (
     ContactRecord,

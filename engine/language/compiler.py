@@ -25,7 +25,8 @@ from engine.journeys.language import JourneyCompiler, compile_events
 from engine.language.checks import Checker
 from engine.language.expressions import Expression
 from engine.language.loader import LocatedYAML, Path, read_yaml
-from engine.language.policies_compiler import compile_policies, compile_tests
+from engine.language.pack_tests import compile_tests
+from engine.language.policies_compiler import compile_policies
 from engine.learning.experiments import check_splits, compile_experiments, with_split_arms
 from engine.learning.language import compile_learned, compile_learning, is_learned
 from engine.learning.model import Learned, LearningPlan

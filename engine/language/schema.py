@@ -23,7 +23,7 @@ from engine.journeys.language import (
     TRIGGER_KEYS,
 )
 from engine.journeys.plan import SKIPPED, TIMEOUT
-from engine.language import compiler
+from engine.language import compiler, pack_tests
 from engine.language import policies_compiler as policies
 from engine.language.checks import IDENTIFIER
 from engine.language.vocabulary import export_vocabulary
@@ -216,15 +216,15 @@ def _step() -> dict[str, Any]:
 
 
 def _test() -> dict[str, Any]:
-    keys = dict.fromkeys(policies.TEST_KEYS + policies.JOURNEY_TEST_KEYS)
-    request = _object(policies.REQUEST_KEYS, {
+    keys = dict.fromkeys(pack_tests.TEST_KEYS + pack_tests.JOURNEY_TEST_KEYS)
+    request = _object(pack_tests.REQUEST_KEYS, {
         "channel": _ref("id"), "placement": {"type": ["string", "null"]},
         "context": {"type": "object"}, "profile": {"type": "object"},
         "limit": {"type": "integer", "minimum": 1}}, ("channel",), "tests.request")
     return _object(keys, {
         **COMMON, "at": _ref("moment"), "until": _ref("moment"),
         "contact": {"type": "object", "required": ["id"]},
-        "history": _list_of(_object(policies.HISTORY_KEYS, {
+        "history": _list_of(_object(pack_tests.HISTORY_KEYS, {
             "action": _ref("id"), "channel": _ref("id"), "at": _ref("moment"),
             "outcomes": _list_of({"enum": list(OUTCOMES)}), "placement": {"type": "string"}},
             ("action", "channel", "at"), "tests.history")),
