@@ -85,6 +85,15 @@ def url(request, tmp_path) -> str:
     return URLS[request.param](tmp_path, request)
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request, tmp_path) -> str:
+    """A fresh store several processes can share, of each kind: a SQLite file or a
+    flushed Redis (modules that need other kinds define their own)."""
+    if request.param == "redis":
+        request.getfixturevalue("redis_server").cli("FLUSHALL")
+    return URLS[request.param](tmp_path, request)
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """One throwaway redis-server for the session (tests flush it as they need)."""

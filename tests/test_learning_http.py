@@ -61,15 +61,6 @@ def test_clicks_posted_as_outcomes_move_the_banner_posterior(client):
     assert row["segments"][0]["segment"] == "lifecycle=prospect"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nba.db'}"
-    server = request.getfixturevalue("redis_server")
-    server.cli("FLUSHALL")
-    return server.url
-
-
 @pytest.mark.slow
 def test_two_workers_learn_together_and_store_their_counts_when_they_stop(store_url, tmp_path):
     # Counts reach the store only when a worker reads them for GET /v1/learning, and

@@ -25,15 +25,6 @@ PROPAGATION_S = 2.0
 CLIENTS = 4
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nba.db'}"
-    server = request.getfixturevalue("redis_server")
-    server.cli("FLUSHALL")
-    return server.url
-
-
 def start(store_url: str, log: Path) -> Gunicorn:
     # Propagation is under test, not Redis timeouts: a loaded machine can take more
     # than the default 50 ms to answer, which would fail requests (503) instead.

@@ -109,15 +109,6 @@ def test_the_report_is_in_the_openapi_document(client):
     assert "ProgramReport" in spec["components"]["schemas"]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nba.db'}"
-    server = request.getfixturevalue("redis_server")
-    server.cli("FLUSHALL")
-    return server.url
-
-
 @pytest.mark.slow
 def test_two_workers_report_what_either_recorded(store_url, tmp_path):
     env = {"NBA_PACK": RETAIL, "NBA_STORE_URL": store_url, "NBA_API_KEYS": KEYS,

@@ -26,15 +26,6 @@ from tests.test_reports_api import AUTHOR, CHANNEL, KEYS, RETAIL, call_and_answe
 FIGURE, LOW, HIGH = 650.0, -269.2771, 1569.2771
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nba.db'}"
-    server = request.getfixturevalue("redis_server")
-    server.cli("FLUSHALL")
-    return server.url
-
-
 def contacts_in(arm: str, count: int) -> list[str]:
     holdout = next(e for e in load_pack(RETAIL).experiments if e.id == "global_holdout")
     found = [f"h{n}" for n in range(5000) if arm_of(holdout, f"h{n}") == arm]
