@@ -82,9 +82,10 @@ class HistoryEntry:
                 ts: float, journey_id: str | None = None, run_id: str | None = None,
                 step_id: str | None = None, segment: str | None = None,
                 probability: float | None = None) -> HistoryEntry:
-        """An entry read back from a store, built without the dataclass machinery.
+        """An entry built without the dataclass machinery: read back from a store,
+        or new in a reservation.
 
-        Stores build thousands of these per second; ``ts`` must be
+        Stores and decisions build thousands of these per second; ``ts`` must be
         ``at.timestamp()``. The result equals the one ``HistoryEntry(...)`` builds.
         """
         entry = object.__new__(cls)

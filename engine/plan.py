@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Callable, Mapping
 
 from engine.language.expressions import Expression
-from engine.model import MARKETING_KINDS
+from engine.model import MARKETING_KINDS, WindowCheck
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,23 @@ class PressureRule:
         return (kind in self.kinds
                 and (not self.channels or channel in self.channels)
                 and (not self.programs or program in self.programs))
+
+    def window_check(self, since: datetime) -> WindowCheck:
+        """The reservation's atomic re-check of this rule over entries from ``since``.
+
+        Every decision that chooses an action builds one per rule: the fields but
+        ``since`` are built once per rule, and each check is a copy of them (it
+        equals what ``WindowCheck(...)`` builds)."""
+        fields = self.__dict__.get("_check_fields")
+        if fields is None:
+            fields = dict(WindowCheck(self.id, "pressure", since, self.limit, kinds=self.kinds,
+                                      channels=self.channels, programs=self.programs,
+                                      weights=self.weights).__dict__)
+            object.__setattr__(self, "_check_fields", fields)  # a cache, not a field
+        check = object.__new__(WindowCheck)
+        check.__dict__.update(fields)
+        check.__dict__["since"] = since
+        return check
 
     @property
     def reach(self) -> timedelta:

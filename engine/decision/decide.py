@@ -280,17 +280,16 @@ def _reservation(plan: Plan, ctx: DecisionContext, request: DecisionRequest, dec
     channel = ctx.channel
     actions = [plan.action(c.action_id) for c in chosen]
     learning = ctx.learning
+    at, ts = request.at, request.at.timestamp()
     entries = tuple(
-        HistoryEntry(decision_id, a.id, a.program, a.kind, channel.name, request.at,
-                     request.placement, journey_id=request.journey_id, run_id=request.run_id,
-                     step_id=request.step_id,
-                     segment=(learning.segment or None) if learning and a.id in learning.used
-                     else None, probability=logged.get(a.id)) for a in actions)
+        HistoryEntry.restore(decision_id, a.id, a.program, a.kind, channel.name, at,
+                             request.placement, (), ts, journey_id=request.journey_id,
+                             run_id=request.run_id, step_id=request.step_id,
+                             segment=(learning.segment or None)
+                             if learning and a.id in learning.used else None,
+                             probability=logged.get(a.id)) for a in actions)
     rules = {rule.id: rule for a in actions for rule in a.pressure_rules[channel.name]}
-    checks = [WindowCheck(rule.id, "pressure", rule.window_start(ctx.now, ctx.tz), rule.limit,
-                          kinds=rule.kinds, channels=rule.channels, programs=rule.programs,
-                          weights=rule.weights)
-              for rule in rules.values()]
+    checks = [rule.window_check(ctx.window_start(rule)) for rule in rules.values()]
     checks += [WindowCheck(a.id, "repeat", ctx.now - a.repeat.within, a.repeat.max,
                            actions=frozenset({a.id})) for a in actions if a.repeat]
     capacity = ()

@@ -34,6 +34,7 @@ class DecisionContext:
         self.tz: tzinfo = scope.tz
         self.history: HistoryView = scope.history
         self._pressure: dict[str, list[HistoryEntry]] = {}
+        self._window_starts: dict[str, datetime] = {}
         self._suppressions: dict[str, dict[str | None, tuple[HistoryEntry, Any]]] = {}
         self._recent: dict[str, list[HistoryEntry]] | None = None
         self._may_suppress: bool | None = None
@@ -85,11 +86,18 @@ class DecisionContext:
         """Existing entries that count toward ``rule`` now, oldest first."""
         found = self._pressure.get(rule.id)
         if found is None:
-            start = rule.window_start(self.now, self.tz)
+            start = self.window_start(rule)
             found = [e for e in self.history.since(start)
                      if not e.failed and rule.applies_to(e.kind, e.channel, e.program)]
             self._pressure[rule.id] = found
         return found
+
+    def window_start(self, rule: PressureRule) -> datetime:
+        """Where ``rule``'s window starts now (computed once per decision)."""
+        start = self._window_starts.get(rule.id)
+        if start is None:
+            start = self._window_starts[rule.id] = rule.window_start(self.now, self.tz)
+        return start
 
     def may_suppress(self) -> bool:
         """Whether any outcome could trigger a suppression rule of the pack now."""
