@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from engine.agenda.model import OPEN_STATES, Agent, Task, TaskResult
-from store.errors import NaiveTimestamp
 from store.sqlite.connections import SQLiteConnections
+from store.sqlite.times import epoch_seconds
 
 # This exact text is both the partial indexes' WHERE and the queries' condition,
 # so that SQLite knows the indexes apply.
@@ -127,7 +127,8 @@ class SQLiteAgendaStore:
     def agent_tasks(self, agent_id: str, start: datetime, end: datetime) -> list[Task]:
         """The agent's tasks whose slot starts in [start, end), by slot."""
         return self._tasks("WHERE agent_id = ? AND slot_ts >= ? AND slot_ts < ? "
-                           "ORDER BY slot_ts, task_id", (agent_id, _ts(start), _ts(end)))
+                           "ORDER BY slot_ts, task_id",
+                           (agent_id, epoch_seconds(start), epoch_seconds(end)))
 
     def open_agent_tasks(self, agent_id: str) -> list[Task]:
         """The agent's planned and open tasks, by slot (by creation if it has none)."""
@@ -211,15 +212,6 @@ def _assign(conn: sqlite3.Connection, contact_id: str, queue: str, agent_id: str
 
 def _task_row(task: Task) -> tuple[Any, ...]:
     """The columns of WRITE_TASK, in order."""
-    slot_ts = None if task.slot_at is None else _ts(task.slot_at)
-    return (task.task_id, task.contact_id, task.agent_id, slot_ts, _ts(task.created_at),
+    slot_ts = None if task.slot_at is None else epoch_seconds(task.slot_at)
+    return (task.task_id, task.contact_id, task.agent_id, slot_ts, epoch_seconds(task.created_at),
             task.status, task.dump())
-
-
-def _ts(moment: datetime) -> float:
-    """Epoch seconds of an aware instant; NaiveTimestamp for a naive one."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise NaiveTimestamp(
-            f"{moment.isoformat()} has no timezone; the store keeps UTC instants and cannot guess one"
-        )
-    return moment.astimezone(timezone.utc).timestamp()

@@ -32,8 +32,9 @@ from engine.model import (
     Reservation,
     ReservationResult,
 )
-from store.errors import DuplicateHistoryEntry, NaiveTimestamp
+from store.errors import DuplicateHistoryEntry
 from store.sqlite.connections import SQLiteConnections
+from store.sqlite.times import dump_time, load_time, utc
 
 # Entries are pre-selected by epoch seconds in SQL, then counted exactly by
 # check_reservation; the margin keeps float rounding from dropping any.
@@ -313,43 +314,30 @@ def _entry_row(entry: HistoryEntry) -> tuple[Any, ...]:
     """The history columns after contact_id, in HISTORY_COLUMNS order, then at_ts."""
     head = (entry.decision_id, entry.action_id, entry.program, entry.kind, entry.channel)
     tail = (entry.placement, _dump_outcomes(entry.outcomes), entry.journey_id, entry.run_id,
-            entry.step_id, entry.segment, entry.probability, _utc(entry.at).timestamp())
-    return (*head, _dump_time(entry.at), *tail)
+            entry.step_id, entry.segment, entry.probability, utc(entry.at).timestamp())
+    return (*head, dump_time(entry.at), *tail)
 
 
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
     """A HistoryEntry from the HISTORY_COLUMNS of one row."""
     *head, at, placement, outcomes, journey_id, run_id, step_id, segment, probability = row
-    return HistoryEntry(*head, _load_time(at), placement, _load_outcomes(outcomes),
+    return HistoryEntry(*head, load_time(at), placement, _load_outcomes(outcomes),
                         journey_id, run_id, step_id, segment, probability)
 
 
 def _dump_outcomes(outcomes: tuple[Outcome, ...]) -> str:
     return json.dumps(
-        [{"outcome": o.outcome, "at": _dump_time(o.at), "value": o.value} for o in outcomes]
+        [{"outcome": o.outcome, "at": dump_time(o.at), "value": o.value} for o in outcomes]
     )
 
 
 def _load_outcomes(text: str) -> tuple[Outcome, ...]:
     return tuple(
-        Outcome(item["outcome"], _load_time(item["at"]), item.get("value")) for item in json.loads(text)
+        Outcome(item["outcome"], load_time(item["at"]), item.get("value")) for item in json.loads(text)
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise NaiveTimestamp(
-            f"{moment.isoformat()} has no timezone; the store keeps UTC instants and cannot guess one"
-        )
-    return moment.astimezone(timezone.utc)
 
-
-def _dump_time(moment: datetime) -> str:
-    return _utc(moment).isoformat()
-
-
-def _load_time(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
 def _now() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from engine.journeys.model import (
@@ -25,8 +25,8 @@ from engine.journeys.model import (
     RunUpdate,
 )
 from engine.journeys.ports import MAX_EVENTS_PER_CONTACT
-from store.errors import NaiveTimestamp
 from store.sqlite.connections import SQLiteConnections
+from store.sqlite.times import dump_time, epoch_seconds, load_time
 
 # Leasable message states: this exact text is both the outbox index's WHERE and
 # the lease query's condition, so that SQLite knows the partial index applies.
@@ -139,7 +139,7 @@ class SQLiteJourneyStore:
         runs = sorted((Run.restore(body) for (body,) in bodies),
                       key=lambda r: (r.entered_at, r.run_id))
         return JourneyState(contact_id, tuple(runs),
-                            {journey_id: _load_time(due) for journey_id, due in watches})
+                            {journey_id: load_time(due) for journey_id, due in watches})
 
     def commit(self, change: RunChange) -> CommitResult:
         """Check the event and every run's seq, then apply all of ``change``, at once."""
@@ -159,19 +159,19 @@ class SQLiteJourneyStore:
 
     def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueTimer]:
         """Lease up to ``limit`` due, unleased timers until ``now + lease_s``, earliest first."""
-        now_ts, until_ts = _ts(now), _ts(now + timedelta(seconds=lease_s))
+        now_ts, until_ts = epoch_seconds(now), epoch_seconds(now + timedelta(seconds=lease_s))
         with self._db.transaction("IMMEDIATE") as conn:
             rows = conn.execute(CLAIM_DUE, (now_ts, now_ts, limit)).fetchall()
             conn.executemany("UPDATE timers SET lease_until_ts = ? "
                              "WHERE contact_id = ? AND key = ?",
                              [(until_ts, contact_id, key) for contact_id, key, _ in rows])
-        return [DueTimer(contact_id, key, _load_time(due)) for contact_id, key, due in rows]
+        return [DueTimer(contact_id, key, load_time(due)) for contact_id, key, due in rows]
 
     def oldest_due(self) -> datetime | None:
         """The due time of the earliest timer, leased or not."""
         with self._db.transaction("DEFERRED") as conn:
             row = conn.execute("SELECT due FROM timers ORDER BY due_ts LIMIT 1").fetchone()
-        return None if row is None else _load_time(row[0])
+        return None if row is None else load_time(row[0])
 
     def pending_timers(self) -> int:
         """How many timers the queue holds."""
@@ -183,7 +183,7 @@ class SQLiteJourneyStore:
     def lease_outbox(self, channel: str, now: datetime, limit: int,
                      lease_s: float) -> list[OutboxMessage]:
         """Lease up to ``limit`` ready messages of the channel, oldest first."""
-        now_ts, until_ts = _ts(now), _ts(now + timedelta(seconds=lease_s))
+        now_ts, until_ts = epoch_seconds(now), epoch_seconds(now + timedelta(seconds=lease_s))
         with self._db.transaction("IMMEDIATE") as conn:
             rows = conn.execute(LEASE_READY, (channel, now_ts, limit)).fetchall()
             conn.executemany("UPDATE outbox SET state = 'leased', "
@@ -204,7 +204,7 @@ class SQLiteJourneyStore:
         with self._db.transaction("IMMEDIATE") as conn:
             conn.execute(f"UPDATE outbox SET state = 'ready', last_error = ?, ready_ts = ? "
                          f"WHERE channel = ? AND message_id = ? AND {DELIVERABLE}",
-                         (error, _ts(at), channel, message_id))
+                         (error, epoch_seconds(at), channel, message_id))
 
     def fail_outbox(self, channel: str, message_id: str, error: str) -> None:
         """Give up on a message: it leaves the queue and is listed as failed."""
@@ -293,7 +293,7 @@ def _insert_event(conn: sqlite3.Connection, event: ContactEvent, contact_id: str
     """Record the event, then keep only the contact's most recent ones (ties: newest kept)."""
     conn.execute("INSERT INTO events (contact_id, event_id, type, at_ts, body) "
                  "VALUES (?, ?, ?, ?, ?)",
-                 (contact_id, event.event_id, event.type, _ts(event.at), event.dump()))
+                 (contact_id, event.event_id, event.type, epoch_seconds(event.at), event.dump()))
     conn.execute("DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
                  "WHERE contact_id = ? ORDER BY at_ts DESC, rowid DESC LIMIT -1 OFFSET ?)",
                  (contact_id, MAX_EVENTS_PER_CONTACT))
@@ -319,7 +319,7 @@ def _write_timers(conn: sqlite3.Connection, contact_id: str, timers: tuple[DueTi
         "INSERT INTO timers (contact_id, key, due_ts, due, lease_until_ts) "
         "VALUES (?, ?, ?, ?, NULL) ON CONFLICT (contact_id, key) DO UPDATE SET "
         "due_ts = excluded.due_ts, due = excluded.due, lease_until_ts = NULL",
-        [(contact_id, t.key, _ts(t.due_at), _dump_time(t.due_at)) for t in timers])
+        [(contact_id, t.key, epoch_seconds(t.due_at), dump_time(t.due_at)) for t in timers])
     conn.executemany("DELETE FROM timers WHERE contact_id = ? AND key = ?",
                      [(t.contact_id, t.key) for t in done])
 
@@ -334,7 +334,7 @@ def _write_watches(conn: sqlite3.Connection, contact_id: str,
             conn.execute("INSERT INTO watches (contact_id, journey_id, due) "
                          "VALUES (?, ?, ?) ON CONFLICT (contact_id, journey_id) "
                          "DO UPDATE SET due = excluded.due",
-                         (contact_id, journey_id, _dump_time(due)))
+                         (contact_id, journey_id, dump_time(due)))
 
 
 def _queue(conn: sqlite3.Connection, messages: tuple[OutboxMessage, ...]) -> None:
@@ -347,8 +347,8 @@ def _queue(conn: sqlite3.Connection, messages: tuple[OutboxMessage, ...]) -> Non
 
 
 def _message_row(message: OutboxMessage) -> tuple[Any, ...]:
-    return (message.channel, message.message_id, message.contact_id, _ts(message.due_at),
-            READY_AT_ONCE, _ts(message.created_at), message.last_error, message.dump())
+    return (message.channel, message.message_id, message.contact_id, epoch_seconds(message.due_at),
+            READY_AT_ONCE, epoch_seconds(message.created_at), message.last_error, message.dump())
 
 
 def _message(row: tuple[Any, ...]) -> OutboxMessage:
@@ -361,21 +361,4 @@ def _message(row: tuple[Any, ...]) -> OutboxMessage:
 # -- instants ---------------------------------------------------------------------
 
 
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise NaiveTimestamp(
-            f"{moment.isoformat()} has no timezone; the store keeps UTC instants and cannot guess one"
-        )
-    return moment.astimezone(timezone.utc)
 
-
-def _ts(moment: datetime) -> float:
-    return _utc(moment).timestamp()
-
-
-def _dump_time(moment: datetime) -> str:
-    return _utc(moment).isoformat()
-
-
-def _load_time(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
