@@ -99,6 +99,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store = settings.get("NBA_STORE") or store_from_url(settings["NBA_STORE_URL"], options)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
+    if getattr(store, "breaker", None) is not None:
+        # The stores beside the contacts are on the same Redis: one circuit for all,
+        # so that once it is open their flushes before each request fail at once.
+        options["breaker"] = store.breaker
     clock = settings.get("NBA_CLOCK") or _now
     registry = _pack_registry(settings, options)
     follower = PackFollower(registry, backend)
@@ -226,7 +230,9 @@ def _reports_reader(settings: Mapping[str, Any], options: Mapping[str, Any], wri
     if settings.get(override) is not None or settings.get("NBA_STORE") is not None \
             or not url.startswith(REDIS_PREFIXES):
         return writer
-    return from_url(url, {**options, "timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
+    # Its own circuit: a long read that times out must not open the decisions' one.
+    own = {k: v for k, v in options.items() if k != "breaker"}
+    return from_url(url, {**own, "timeout_ms": settings["NBA_REPORTS_READ_TIMEOUT_MS"]})
 
 
 def _session_secret(settings: Mapping[str, Any]) -> bytes:

@@ -131,15 +131,16 @@ def _beside_contacts(url: str, options: Mapping[str, Any] | None, memory: str, s
                      redis: str) -> Any:
     """A secondary store for the same URL schemes as ``store_from_url``, kept in the
     same database or Redis as the contacts; each backend is ``module:Class``, imported
-    only when its URL is used. On Redis it gets its own breaker (the circuit metric
-    stays the contact store's) and the connection options."""
+    only when its URL is used. On Redis it gets the connection options and the
+    ``breaker`` given (the contact store's, so that one circuit covers one Redis),
+    else a breaker of its own (the circuit metric stays the contact store's)."""
     if url == MEMORY_URL:
         return _class(memory)()
     if url.startswith(SQLITE_PREFIX):
         return _class(sqlite)(_sqlite_path(url))
     if url.startswith(REDIS_PREFIXES):
         allowed = ("timeout_ms", "connect_timeout_ms", "retries", "breaker_failures",
-                   "breaker_reset_s", "on_error")
+                   "breaker_reset_s", "on_error", "breaker")
         return _class(redis)(url, **{k: v for k, v in (options or {}).items() if k in allowed})
     raise UnknownStoreURL(f"unsupported store URL {url!r}; supported: {SUPPORTED}")
 

@@ -93,6 +93,29 @@ def test_while_redis_is_down_web_gets_the_fallback_and_email_fails_closed(client
     assert client.get("/readyz").status_code == 200
 
 
+def test_stores_beside_the_contacts_fail_at_once_while_the_circuit_is_open(client,
+                                                                          durable_redis):
+    """Learning counts, experiment arms and report counters are flushed before
+    requests: on a frozen Redis, once the contacts' circuit is open, their writes
+    must not each wait for a timeout too."""
+    services = client.application.extensions["nba"]
+    beside = {"learning": services.learner.store, "reports": services.reports.store,
+              "experiments": services.decisions.experiments.store,
+              "journeys": services.journeys.store}
+    assert client.post("/v1/decisions", json=EMAIL).status_code == 200
+    os.kill(durable_redis.process.pid, signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            assert client.post("/v1/decisions", json=EMAIL).status_code == 503
+        assert services.store.circuit_state == "open"
+        for name, store in beside.items():
+            started = time.perf_counter()
+            assert not store.ping(), name
+            assert time.perf_counter() - started < TIMEOUT_MS / 1000, name
+    finally:
+        os.kill(durable_redis.process.pid, signal.SIGCONT)
+
+
 def test_nothing_eligible_on_an_inbound_slot_serves_the_fallback_without_recording_it(client):
     for _ in range(3):
         assert client.post("/v1/decisions", json=WEB).get_json()["recorded"]

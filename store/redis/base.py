@@ -47,15 +47,18 @@ class RedisBackend:
     def __init__(self, url: str, *, timeout_ms: float = 50, connect_timeout_ms: float = 50,
                  retries: int = 1, breaker_failures: int = 3, breaker_reset_s: float = 1.0,
                  prefix: str = "nba", on_circuit_change: Callable[[str], None] | None = None,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None,
+                 breaker: CircuitBreaker | None = None) -> None:
+        """``breaker``: another store's, to share one circuit per Redis (stores kept
+        beside the contacts fail fast once the contacts' circuit is open)."""
         self.url = url
         self.cluster = url.startswith("redis+cluster://")
         self.timeout_s = timeout_ms / 1000
         self.connect_timeout_s = connect_timeout_ms / 1000
         self.retries = max(0, retries)
         self.prefix = prefix
-        self.breaker = CircuitBreaker(breaker_failures, breaker_reset_s,
-                                      on_change=on_circuit_change)
+        self.breaker = breaker or CircuitBreaker(breaker_failures, breaker_reset_s,
+                                                 on_change=on_circuit_change)
         self.on_error = on_error
         self._client_lock = threading.Lock()
         self._client: Any = None
