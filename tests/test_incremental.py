@@ -181,3 +181,33 @@ def test_the_tracker_sends_a_failed_batch_again_counted_once_and_keeps_days_apar
     assert store.arm_days("everyone") == {(TREATMENT, MONDAY): ArmDay(1, 1, 30.0, 900.0),
                                           (TREATMENT, TUESDAY): ArmDay(0, 1, 20.0, 1600.0)}
     assert math.isclose(store.arms("everyone")[TREATMENT].revenue, 30.0)
+
+
+class Down(MemoryExperimentStore):
+    """A store that cannot be reached until ``up`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up, self.tries = False, 0
+
+    def apply(self, batch, at):
+        self.tries += 1
+        if not self.up:
+            raise ConnectionError("the store is down")
+        return super().apply(batch, at)
+
+
+def test_an_outage_keeps_a_few_batches_not_one_per_flush_and_loses_nothing():
+    plan = compile_pack(PACK.encode(), "trial.yaml")
+    clock = [datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)]
+    store = Down()
+    tracker = ExperimentTracker(store, lambda: clock[0], flush_s=3600, refresh_s=3600)
+    for number in range(50):
+        tracker.decided(plan, f"c{number}", _Decision({"everyone": TREATMENT}), recorded=True)
+        tracker.event_ingested(plan, _Event(f"c{number}", 10.0))
+        tracker.flush()
+    assert len(tracker._ready) <= 2  # the batch tried first, and one merged for the day
+    store.up = True
+    tracker.flush()
+    assert store.arms("everyone")[TREATMENT].units == 50
+    assert store.arm_days("everyone")[(TREATMENT, TUESDAY)] == ArmDay(50, 50, 500.0, 5000.0)

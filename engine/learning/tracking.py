@@ -176,8 +176,10 @@ class ExperimentTracker:
     # --- the store ----------------------------------------------------------------
 
     def flush(self) -> None:
-        """Apply the pending batches in order; one that fails is kept, with those
-        after it, and sent again later with the same id (counted once)."""
+        """Apply the pending batches in order. One that fails is kept and sent again
+        later with the same id (it may have been applied: counted once); those after
+        it, never sent, are merged into one per day, so an outage keeps a few
+        batches, not one per flush."""
         with self._lock:
             batches = self._ready + ([self._batch] if self._batch else [])
             self._ready, self._batch = [], ExperimentBatch(day=self._batch.day)
@@ -188,7 +190,7 @@ class ExperimentTracker:
                 except Exception:
                     log.warning("could not store experiment changes; retrying later",
                                 exc_info=True)
-                    self._ready = batches[number:]
+                    self._ready = [batch, *_merged_by_day(batches[number + 1:])]
                     return
 
     def arms(self, experiment_id: str) -> dict[str, ArmCounts]:
@@ -277,6 +279,17 @@ def _after(journey: Any, split: Any) -> set[str]:
         seen.add(step_id)
         todo += [goto for goto, _ in successors(by_id[step_id])]
     return seen
+
+
+def _merged_by_day(batches: list[ExperimentBatch]) -> list[ExperimentBatch]:
+    """Batches never sent, one per day in their order (each a new id)."""
+    merged: dict[date | None, ExperimentBatch] = {}
+    for batch in batches:
+        into = merged.setdefault(batch.day, ExperimentBatch(day=batch.day))
+        into.exposures += batch.exposures
+        into.conversions += batch.conversions
+        into.churn += batch.churn
+    return list(merged.values())
 
 
 def _number(value: Any) -> float:
