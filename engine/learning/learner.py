@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from engine.learning import risk
-from engine.learning.model import Learned, segment_levels
+from engine.learning.model import Learned, count_levels
 from engine.learning.posterior import Counts, weight_at
 from engine.model import MARKETING_KINDS
 
@@ -170,7 +170,7 @@ class Learner:
 
     def _add(self, plan: Any, entry: Any, counts: Counts) -> None:
         # The action as a whole and every segment the entry's segment nests in.
-        levels = ["", *segment_levels(getattr(entry, "segment", None) or "")]
+        levels = count_levels(getattr(entry, "segment", None))
         self._add_keys(plan, [(entry.action_id, level) for level in levels], counts)
 
     def _add_keys(self, plan: Any, keys: list[Key], counts: Counts) -> None:

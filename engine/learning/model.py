@@ -39,15 +39,16 @@ class LearningPlan:
         return f"h{int(self.half_life.total_seconds())}"
 
 
-def segment_levels(segment: str) -> list[str]:
-    """The segments a contact's segment nests in, broadest first, itself last:
-    ``["lifecycle=new", "lifecycle=new,segment=vip"]`` for ``segment_by:
-    [facts.lifecycle, contact.segment]`` (``[]`` without segments). Values never
-    hold a comma (``segment_key``), so the key splits back into its parts."""
+def count_levels(segment: str | None) -> tuple[str, ...]:
+    """Where evidence in ``segment`` counts, broadest first: ``""`` (the action as
+    a whole), then each segment it nests in, itself last: ``("", "lifecycle=new",
+    "lifecycle=new,segment=vip")`` for ``segment_by: [facts.lifecycle,
+    contact.segment]``, ``("",)`` without segments. Values never hold a comma
+    (``segment_key``), so the key splits back into its parts."""
     if not segment:
-        return []
+        return ("",)
     parts = segment.split(",")
-    return [",".join(parts[:size]) for size in range(1, len(parts) + 1)]
+    return ("", *(",".join(parts[:size]) for size in range(1, len(parts) + 1)))
 
 
 def segment_key(values: list[tuple[str, Any]]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping
 
-from engine.learning.model import Learned, segment_levels
+from engine.learning.model import Learned, count_levels
 from engine.learning.posterior import Counts, is_warm, nested_posterior
 
 
@@ -37,10 +37,9 @@ def learning_report(plan: Any, counts: Mapping[tuple[str, str], Counts],
 def _belief(action: Any, learning: Any, counts: Mapping[tuple[str, str], Counts],
             segment: str, now: datetime):
     """The posterior a decision in ``segment`` would use (the nesting of segments)."""
-    levels = ["", *segment_levels(segment)]
     return nested_posterior(action.propensity.prior, learning.prior_weight,
-                            [counts.get((action.id, level)) for level in levels], now,
-                            learning.half_life)
+                            [counts.get((action.id, level)) for level in count_levels(segment)],
+                            now, learning.half_life)
 
 
 def _row(action: Any, segment: str, belief, counts: Counts | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.decision.scoring import arbitration_score
-from engine.learning.model import Learned, segment_key, segment_levels
+from engine.learning.model import Learned, count_levels, segment_key
 from engine.learning.posterior import Posterior, draw_rng, nested_posterior, weight_at
 
 CHOICE_DRAWS = 50  # draws per estimate of a Thompson choice's probability
@@ -37,6 +37,7 @@ class LearningView:
         self._rng: random.Random | None = None
         self._scale: float | None = None
         self._second: datetime | None = None
+        self._levels: tuple[str, ...] | None = None
         self._posteriors = learner.posteriors(plan) if learner is not None else None
         self.used: dict[str, tuple[float, Posterior]] = {}
 
@@ -54,8 +55,9 @@ class LearningView:
         learned: Learned = action.propensity
         counts = self.counts or {}
         segment = self.segment
-        levels = tuple(counts.get((action.id, level))
-                       for level in ("", *segment_levels(segment)))
+        if self._levels is None:  # once per decision: every learned candidate needs them
+            self._levels = count_levels(segment)
+        levels = tuple(counts.get((action.id, level)) for level in self._levels)
         if self._second is None:
             self._second = self.scope.now.replace(microsecond=0)
         key = (action.id, segment, learned.prior, self.learning.prior_weight)
