@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from engine.language.expressions import Expression
@@ -110,16 +111,17 @@ class PressureRule:
         Every decision that chooses an action builds one per rule: the fields but
         ``since`` are built once per rule, and each check is a copy of them (it
         equals what ``WindowCheck(...)`` builds)."""
-        fields = self.__dict__.get("_check_fields")
-        if fields is None:
-            fields = dict(WindowCheck(self.id, "pressure", since, self.limit, kinds=self.kinds,
-                                      channels=self.channels, programs=self.programs,
-                                      weights=self.weights).__dict__)
-            object.__setattr__(self, "_check_fields", fields)  # a cache, not a field
         check = object.__new__(WindowCheck)
-        check.__dict__.update(fields)
+        check.__dict__.update(self._check_fields)
         check.__dict__["since"] = since
         return check
+
+    @cached_property
+    def _check_fields(self) -> dict[str, Any]:
+        """The fields of this rule's WindowCheck, ``since`` aside (a cache, not a field)."""
+        return dict(WindowCheck(self.id, "pressure", datetime.min, self.limit, kinds=self.kinds,
+                                channels=self.channels, programs=self.programs,
+                                weights=self.weights).__dict__)
 
     @property
     def reach(self) -> timedelta:
